@@ -1,0 +1,5 @@
+import sys
+
+from mcuseal.cli import main
+
+sys.exit(main())

@@ -1,0 +1,139 @@
+"""The ``mcuseal`` command line.
+
+Each command lives in its own module under ``mcuseal.cli`` and is imported only when it
+runs, so ``mcuseal --version`` and ``mcuseal --help`` import nothing heavy.  A command
+module provides::
+
+    HELP: str                                   # one line for ``mcuseal --help``
+    def configure(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace) -> int: ...
+
+``run`` returns the exit code.  It raises :class:`mcuseal.errors.McusealError` for
+anything the user can fix; :func:`main` turns that into one line on stderr and the
+error's exit code.  Any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help).  Keep the help here too: listing commands must not
+# import them.
+COMMANDS: dict[str, tuple[str, str]] = {}
+ALIASES: dict[str, str] = {}
+
+_log = logging.getLogger("mcuseal")
+
+
+def _register(name: str, module: str, help_text: str, *aliases: str) -> None:
+    COMMANDS[name] = (module, help_text)
+    for alias in aliases:
+        ALIASES[alias] = name
+
+
+# Commands register here as they land (one line each).
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    from mcuseal import __version__
+
+    width = max(len(n) for n in COMMANDS) if COMMANDS else 8
+    lines = [f"  {name:<{width}}  {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    parser = argparse.ArgumentParser(
+        prog="mcuseal",
+        description="Encrypted firmware updates for MCUboot devices, end to end.",
+        epilog="commands:\n"
+        + "\n".join(lines)
+        + "\n\nRun 'mcuseal COMMAND --help' for a command's options.\n"
+        "Exit codes: 0 ok, 1 rejected (verification/preflight), 2 usage or bad input, "
+        "3 device/transport failure.",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mcuseal {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbose",
+        action="count",
+        default=0,
+        help="more log output (-vv for debug)",
+    )
+    parser.add_argument("command", nargs="?", metavar="COMMAND", help="the command to run")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelPrefixFormatter())
+    root = logging.getLogger("mcuseal")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+class _LevelPrefixFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            return f"error: {msg}"
+        if record.levelno >= logging.WARNING:
+            return f"warning: {msg}"
+        return msg
+
+
+def build_command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    """Return the parser and module of command *name* (aliases resolved)."""
+    name = ALIASES.get(name, name)
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(
+        prog=f"mcuseal {name}", description=getattr(module, "DESCRIPTION", help_text)
+    )
+    configure = getattr(module, f"configure_{name}", None) or module.configure
+    configure(parser)
+    return parser, module
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mcuseal`` console script; returns the exit code."""
+    from mcuseal.errors import McusealError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    ns = top.parse_args(argv)
+    if ns.command is None:
+        top.print_help()
+        return 0
+    name = ALIASES.get(ns.command, ns.command)
+    if name not in COMMANDS:
+        top.error(f"unknown command {ns.command!r}; run 'mcuseal --help' for the list")
+    _setup_logging(ns.verbose)
+    parser, module = build_command_parser(name)
+    args = parser.parse_args(ns.args)
+    args.command = name
+    args.verbose = max(ns.verbose, getattr(args, "verbose", 0) or 0)
+    if args.verbose != ns.verbose:
+        _setup_logging(args.verbose)
+    runner = getattr(module, f"run_{name}", None) or module.run  # type: ignore[attr-defined]
+    try:
+        return int(runner(args))
+    except McusealError as err:
+        _log.error("%s", err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        _log.error("interrupted")
+        return 130
+
+
+def run_main() -> None:  # pragma: no cover - console-script shim
+    sys.exit(main())

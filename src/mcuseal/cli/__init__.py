@@ -36,6 +36,7 @@ def _register(name: str, module: str, help_text: str, *aliases: str) -> None:
 
 
 # Commands register here as they land (one line each).
+_register("check", "mcuseal.cli.check", "check a Zephyr/NCS build directory for encrypted signing")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

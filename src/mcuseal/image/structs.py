@@ -73,6 +73,7 @@ class TlvType(IntEnum):
     UUID_CID = 0x75
 
 
+_KNOWN_TYPES = frozenset(int(t) for t in TlvType)
 HASH_TLVS = (TlvType.SHA256, TlvType.SHA384, TlvType.SHA512)
 SIG_TLVS = (TlvType.RSA2048_PSS, TlvType.ECDSA_SIG, TlvType.RSA3072_PSS, TlvType.ED25519)
 ENC_TLVS = (
@@ -223,9 +224,9 @@ def encode_tlv_area(tlvs: Iterable[Tlv], *, protected: bool, endian: Endian = "l
     for tlv in tlvs:
         if len(tlv.value) > 0xFFFF:
             raise ImageError(f"TLV 0x{tlv.type:02x} value is {len(tlv.value)} bytes, over 65535")
-        if tlv.type < 0x100:
-            # imgtool packs known types as (type, 0, len): identical in little endian,
-            # the quirky "type << 8" in big endian.
+        if tlv.type in _KNOWN_TYPES:
+            # imgtool packs known types as (type, 0, len) and custom tags as (u16, len):
+            # identical in little endian, the quirky "type << 8" in big endian.
             body += struct.pack(e + "BBH", tlv.type, 0, len(tlv.value))
         else:
             body += struct.pack(e + "HH", tlv.type, len(tlv.value))

@@ -20,6 +20,13 @@ from mcuseal.keys._files import (
     parse_kek,
     warn_if_exposed,
 )
+from mcuseal.keys._image import (
+    load_device_key,
+    load_key_wrapper,
+    load_signer,
+    signer_for,
+    wrapper_for,
+)
 from mcuseal.keys.devkeys import dev_key_name, fingerprint, refuse_dev_keys
 
 __all__ = [
@@ -30,11 +37,16 @@ __all__ = [
     "dev_key_name",
     "fingerprint",
     "is_private",
+    "load_device_key",
     "load_key",
     "load_key_or_kek",
+    "load_key_wrapper",
     "load_private_key",
     "load_public_key",
+    "load_signer",
     "parse_kek",
     "refuse_dev_keys",
+    "signer_for",
     "warn_if_exposed",
+    "wrapper_for",
 ]

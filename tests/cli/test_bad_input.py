@@ -71,7 +71,7 @@ CASES: list[Case] = [
     ("compression", lambda c: c.sign("--compression", "lzma2"), 2, "not supported by mcuseal"),
     ("clear without -E", lambda c: c.sign("--clear"), 2, "needs -E"),
     ("custom TLV predefined tag", lambda c: c.sign("--custom-tlv", "0x10", "x"), 2,
-     "out of range"),
+     "--custom-tlv tag 0x10"),
     ("custom TLV odd hex", lambda c: c.sign("--custom-tlv", "0xa0", "0x123"), 2, "odd hex length"),
     ("custom TLV file missing", lambda c: c.sign("--custom-tlv-file", "0xa0", c.tmp / "nope"), 2,
      "check the path"),

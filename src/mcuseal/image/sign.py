@@ -153,13 +153,13 @@ class SignOptions:
                 raise UsageError(f"-d/--dependencies image id {image_id} is not 0..255")
         seen: set[int] = set()
         for tag, tlv_value in self.custom_tlvs:
+            if tag in {int(t) for t in TlvType}:
+                raise UsageError(f"--custom-tlv tag {tag:#x} conflicts with a predefined TLV")
             if not TLV_VENDOR_MIN <= tag <= TLV_VENDOR_MAX:
                 raise UsageError(
                     f"--custom-tlv tag {tag:#x} is out of range: use 0x{TLV_VENDOR_MIN:04x}.."
                     f"0x{TLV_VENDOR_MAX:04x}"
                 )
-            if tag in {int(t) for t in TlvType}:
-                raise UsageError(f"--custom-tlv tag {tag:#x} conflicts with a predefined TLV")
             if tag in seen:
                 raise UsageError(f"--custom-tlv tag {tag:#x} is given twice")
             if len(tlv_value) > 0xFFFF - 8:

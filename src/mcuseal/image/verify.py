@@ -238,7 +238,9 @@ def verify_image(
     else:
         want = hash_tlv.value
         stored_matches = _hash_chunks(parsed, hash_new, None) == want
-        if not encrypted:
+        if not encrypted or parsed.payload_size == 0:
+            # An empty payload reads the same encrypted or not.
+            state = EncryptionState.ENCRYPTED if encrypted else state
             hash_ok = stored_matches
             payload_checked = True
             checks.append(

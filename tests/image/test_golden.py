@@ -1,4 +1,4 @@
-"""Golden images made by imgtool 2.5.0 (see golden/README.md): checksums, verify, decrypt, rebuild."""
+"""Golden images made by imgtool 2.5.0 (golden/README.md): sums, verify, decrypt, rebuild."""
 
 from __future__ import annotations
 

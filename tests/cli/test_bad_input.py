@@ -82,6 +82,8 @@ CASES: list[Case] = [
     ("boot record too long", lambda c: c.sign("--boot-record", "x" * 13), 2, "maximum is 12"),
     ("fix-sig without pubkey", lambda c: c.sign("--fix-sig", c.write("s.b64", b"AAAA"), key=""),
      2, "--fix-sig-pubkey"),
+    ("fix-sig not base64", lambda c: c.sign("--fix-sig", c.write("s.b64", b"%%%"),
+     "--fix-sig-pubkey", c.keys.p256_enc_pub, key=""), 2, "is not a base64 signature"),
     ("sig-out unsigned", lambda c: c.sign("--sig-out", c.tmp / "sig.b64", key=""), 2,
      "--sig-out needs a signature"),
     ("output directory missing", lambda c: [*c.sign()[:-1], c.tmp / "no" / "out.bin"], 2,

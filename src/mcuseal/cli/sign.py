@@ -371,6 +371,7 @@ def load_keys(args: argparse.Namespace, options: SignOptions) -> _Keys:
     if args.key:
         if args.vector_to_sign:
             key = load_key(args.key, prompt=True)
+            _check_dev(keys, key, "signing key", args.key, args.allow_dev_keys)
             keys.vector_key = (public_key_bytes(key), key_kind(key))
         else:
             private = load_private_key(args.key, prompt=True)
@@ -378,21 +379,26 @@ def load_keys(args: argparse.Namespace, options: SignOptions) -> _Keys:
             keys.signer = signer_for(private, path=args.key)
     if args.fix_sig:
         try:
-            signature = base64.b64decode(Path(args.fix_sig).read_bytes(), validate=False)
+            text = b"".join(Path(args.fix_sig).read_bytes().split())
+            signature = base64.b64decode(text, validate=True)
         except OSError as err:
             raise InputError(f"--fix-sig {args.fix_sig}: {err.strerror}; check the path") from None
         except ValueError:
-            raise InputError(f"--fix-sig {args.fix_sig} is not base64 text") from None
+            signature = b""
+        if not signature:
+            raise InputError(
+                f"--fix-sig {args.fix_sig} is not a base64 signature (as --sig-out writes it)"
+            )
         pub = load_key(args.fix_sig_pubkey)
         _check_dev(keys, pub, "--fix-sig-pubkey", args.fix_sig_pubkey, args.allow_dev_keys)
         keys.external = (signature, public_key_bytes(pub), key_kind(pub))
     if args.encrypt:
-        enc = load_key_or_kek(args.encrypt)
+        enc = load_key_or_kek(args.encrypt, prompt=True)
         _check_dev(keys, enc, "encryption key", args.encrypt, args.allow_dev_keys)
         keys.wrapper = wrapper_for(enc, path=args.encrypt)
         scheme = keys.wrapper.scheme
-        if scheme is EncScheme.AES_KW and len(enc) * 8 != options.encrypt_keylen:  # type: ignore[arg-type]
-            kek_bits = len(enc) * 8  # type: ignore[arg-type]
+        if isinstance(enc, bytes) and len(enc) * 8 != options.encrypt_keylen:
+            kek_bits = len(enc) * 8
             raise KeyError_(
                 f"KEK {args.encrypt} is AES-{kek_bits} but --encrypt-keylen is "
                 f"{options.encrypt_keylen}; bootutil requires them equal: use --encrypt-keylen "

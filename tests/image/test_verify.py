@@ -168,3 +168,42 @@ def test_decrypt_image(keys: KeySet) -> None:
         decrypt_image(_sign(keys, enc=None), DeviceKey(keys.private["enc-p256.pem"]))
     with pytest.raises(ImageFormatError):
         decrypt_image(b"nope", DeviceKey(keys.private["enc-p256.pem"]))
+
+
+def test_enc_flag_without_usable_key_tlv(keys: KeySet, tmp_path: object) -> None:
+    """imgtool's P-384 (no ENC TLV) and RSA-3072 (384-byte TLV) -E outputs are caught without -E."""
+    from pathlib import Path
+
+    from tests.image.imgtool_oracle import run_imgtool
+
+    base = Path(str(tmp_path))
+    (base / "app.bin").write_bytes(APP)
+    from cryptography.hazmat.primitives import serialization
+
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    (base / "p384.pem").write_bytes(
+        p384.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    args = ["sign", "-H", "0x200", "--pad-header", "-S", "0x10000", "-v", "1"]
+    pub = [keys.private["sign-ed25519.pem"].public_key()]
+    for enc, match in (
+        (str(base / "p384.pem"), "no key TLV"),
+        (str(keys.path("sign-rsa3072.pem")), "384 bytes but AES-128 needs 256"),
+    ):
+        out = base / "out.bin"
+        run_imgtool(
+            [
+                *args,
+                "-k",
+                str(keys.path("sign-ed25519.pem")),
+                "-E",
+                enc,
+                str(base / "app.bin"),
+                str(out),
+            ]
+        )
+        report = verify_image(out.read_bytes(), trusted_keys=pub)
+        assert not report.accepted
+        assert report.failed[0].name == "key unwrap" and match in report.failed[0].detail

@@ -352,6 +352,13 @@ def _check_kek_len(kek: bytes, key_len: int) -> None:
         )
 
 
+def _ecies_tlv(eph_pub: bytes, shared: bytes, plainkey: bytes, algo: hashes.HashAlgorithm) -> bytes:
+    """The ECIES TLV value: ``eph_pub || HMAC(k_mac, cipherkey) || cipherkey``."""
+    k_enc, k_mac = _ecies_derive(shared, len(plainkey), algo)
+    cipherkey = _aes_ctr(k_enc, plainkey)
+    return eph_pub + _mac(k_mac, algo, cipherkey) + cipherkey
+
+
 class EciesP256Wrapper:
     """ENC_EC256 (0x32): ephemeral P-256 ECDH, HKDF/HMAC-SHA256, AES-CTR."""
 
@@ -363,14 +370,11 @@ class EciesP256Wrapper:
     def wrap(self, plainkey: bytes, *, hmac_sha: int) -> tuple[int, bytes]:
         _no_hmac_512(self.scheme, hmac_sha)
         eph = rng.new_p256_private_key()
-        shared = eph.exchange(ec.ECDH(), self._pub)
-        algo = hashes.SHA256()
-        k_enc, k_mac = _ecies_derive(shared, len(plainkey), algo)
-        cipherkey = _aes_ctr(k_enc, plainkey)
         eph_pub = eph.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
-        return TlvType.ENC_EC256, eph_pub + _mac(k_mac, algo, cipherkey) + cipherkey
+        shared = eph.exchange(ec.ECDH(), self._pub)
+        return TlvType.ENC_EC256, _ecies_tlv(eph_pub, shared, plainkey, hashes.SHA256())
 
 
 class EciesX25519Wrapper:
@@ -383,15 +387,12 @@ class EciesX25519Wrapper:
 
     def wrap(self, plainkey: bytes, *, hmac_sha: int) -> tuple[int, bytes]:
         eph = rng.new_x25519_private_key()
-        shared = eph.exchange(self._pub)
-        algo = _hmac_algo(hmac_sha)
-        k_enc, k_mac = _ecies_derive(shared, len(plainkey), algo)
-        cipherkey = _aes_ctr(k_enc, plainkey)
         eph_pub = eph.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         tlv_type = TlvType.ENC_X25519_SHA512 if hmac_sha == 512 else TlvType.ENC_X25519
-        return tlv_type, eph_pub + _mac(k_mac, algo, cipherkey) + cipherkey
+        value = _ecies_tlv(eph_pub, eph.exchange(self._pub), plainkey, _hmac_algo(hmac_sha))
+        return tlv_type, value
 
 
 def key_wrapper_for(key: object) -> KeyWrapper:

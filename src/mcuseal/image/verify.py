@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,7 +32,8 @@ from mcuseal.image.structs import ImageFlags, TlvType
 
 Slot = Literal["secondary", "primary"]
 _CHUNK = 1 << 20
-_HASH_BY_TLV = {
+HashFactory = Callable[[], "hashlib._Hash"]
+_HASH_BY_TLV: dict[TlvType, HashFactory] = {
     TlvType.SHA256: hashlib.sha256,
     TlvType.SHA384: hashlib.sha384,
     TlvType.SHA512: hashlib.sha512,
@@ -97,12 +98,11 @@ class VerifyReport:
         return out
 
 
-def _hash_chunks(parsed: ParsedImage, hash_new: Any, key: bytes | None) -> bytes:
+def _hash_chunks(parsed: ParsedImage, hash_new: HashFactory, key: bytes | None) -> bytes:
     h = hash_new()
     for chunk in _region_chunks(parsed, key):
         h.update(chunk)
-    digest: bytes = h.digest()
-    return digest
+    return h.digest()
 
 
 def _region_chunks(parsed: ParsedImage, key: bytes | None) -> Iterator[bytes | memoryview]:
@@ -153,6 +153,37 @@ def _unwrap(parsed: ParsedImage, device_key: DeviceKey) -> bytes:
         f"no {device_key.scheme.value} key TLV for this device key ({found}): the image was "
         "encrypted for another kind of key"
     )
+
+
+# ENC TLV value lengths bootutil accepts (BOOT_ENC_TLV_SIZE) per AES key size.
+_ENC_TLV_LENGTHS = {
+    TlvType.ENC_RSA2048: {128: 256, 256: 256},
+    TlvType.ENC_KW: {128: 24, 256: 40},
+    TlvType.ENC_EC256: {128: 113, 256: 129},
+    TlvType.ENC_X25519: {128: 80, 256: 96},
+    TlvType.ENC_X25519_SHA512: {128: 112, 256: 128},
+}
+
+
+def _enc_tlv_problem(parsed: ParsedImage) -> str | None:
+    """Why no bootloader could unwrap this image's key, judged without a device key."""
+    bits = parsed.aes_key_bits
+    assert bits is not None
+    tlv = parsed.enc_tlv
+    if tlv is None:
+        return (
+            "the header says encrypted but there is no key TLV (0x30-0x34): no device can "
+            "decrypt this image (imgtool writes this for a P-384 -E key); re-sign with an "
+            "RSA-2048, P-256 or X25519 key"
+        )
+    want = _ENC_TLV_LENGTHS[TlvType(tlv.type)][bits]
+    if len(tlv.value) != want:
+        return (
+            f"key TLV {TlvType(tlv.type).name} is {len(tlv.value)} bytes but AES-{bits} needs "
+            f"{want}: no device can unwrap it (an RSA-3072 -E key does this); re-sign with a "
+            "supported key"
+        )
+    return None
 
 
 def verify_image(
@@ -220,7 +251,12 @@ def verify_image(
     elif slot == "primary":
         checks.append(Check("key unwrap", None, "the primary slot is never decrypted"))
     elif device_key is None:
-        checks.append(Check("key unwrap", None, "no device key given (-E)"))
+        problem = _enc_tlv_problem(parsed)
+        checks.append(
+            Check("key unwrap", False, problem)
+            if problem
+            else Check("key unwrap", None, "no device key given (-E)")
+        )
     else:
         try:
             plainkey = _unwrap(parsed, device_key)

@@ -16,7 +16,7 @@ from typing import Any
 from mcuseal.build._keyinfo import KeyInfo, load_key_info
 from mcuseal.build.plan import SealPlan, UpgradeMode
 from mcuseal.build.reader import Flavour
-from mcuseal.errors import KeyError_, PreflightError
+from mcuseal.errors import KeyError_, PreflightError, UsageError
 
 # sdk-mcuboot added "&& !defined(CONFIG_NRF53_MULTI_IMAGE_UPDATE)" around the reset-vector
 # routing in tag v1.9.99-ncs4 (2023-02-27, NCS 2.3); v1.9.99-ncs3 (2022-12, NCS 2.2) and
@@ -26,6 +26,9 @@ FIXED_MCUBOOT_TAG = "v1.9.99-ncs4"
 # Zephyr versions NCS shipped: < 3.2 only in NCS <= 2.1; 3.2.99 in NCS 2.2 and 2.3.
 _ZEPHYR_ONLY_BEFORE_FIX = (3, 2, 0)
 _ZEPHYR_ONLY_AFTER_FIX = (3, 3, 0)
+
+
+_BAD_INPUT = frozenset({"no-encryption-key", "encryption-key-missing", "encrypt-netcore-no-image"})
 
 
 class Severity(str, enum.Enum):
@@ -63,6 +66,10 @@ class PreflightReport:
 
         :returns: the findings to show as warnings (refusals demoted when *force*).
         """
+        for finding in self.errors:
+            if finding.code in _BAD_INPUT:
+                # Not a property of the device: --force cannot make a missing key appear.
+                raise UsageError(finding.message)
         if self.errors and not force:
             first = self.errors[0]
             more = (

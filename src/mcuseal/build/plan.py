@@ -565,11 +565,8 @@ def _app_plan(build: BuildInfo, mcuboot: McubootConfig, notes: list[str]) -> Ima
         if cfg.is_set("CONFIG_MCUBOOT_HARDWARE_DOWNGRADE_PREVENTION")
         else None
     )
-    keylen = (
-        256
-        if cfg.is_set("CONFIG_MCUBOOT_ENCRYPTION_ALG_AES_256") or mcuboot.aes_bits == 256
-        else 128
-    )
+    # What the SDK signs with; the preflight compares it with MCUboot's AES size.
+    keylen = 256 if cfg.is_set("CONFIG_MCUBOOT_ENCRYPTION_ALG_AES_256") else 128
     hmac = None
     if (
         flavour.is_ncs

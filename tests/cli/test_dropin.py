@@ -118,3 +118,13 @@ def test_randomised_images_are_equivalent(
         payloads.append(plain.read_bytes())
     assert payloads[0] == payloads[1]
     assert payloads[0].startswith(app.read_bytes()[HEADER:])
+
+
+@pytest.mark.parametrize("command", ["sign", "getpub", "getpubhash", "getpriv", "keygen"])
+def test_every_imgtool_option_is_accepted(command: str) -> None:
+    from mcuseal.cli import build_command_parser
+
+    parser, _ = build_command_parser(command)
+    ours = {s for action in parser._actions for s in action.option_strings}
+    theirs = {s for p in imgtool.commands[command].params for s in p.opts if s.startswith("-")}
+    assert theirs - ours == set()

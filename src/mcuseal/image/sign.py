@@ -461,7 +461,9 @@ def sign_image(
 ) -> SignedImage:
     """Sign (and with *encrypt_to*, encrypt) *payload* as ``imgtool sign`` does.
 
-    :param payload: the application binary (bytes, or a seekable binary file read twice).
+    :param payload: the application binary: bytes, or a seekable binary file read from its current
+        position, once here (hash) and again by every ``chunks()``/``write_to()`` call, so keep it
+        open until the output is written.
     :param signer: signs the digest (or region, ``--pure``); None for a hash-only image.
     :param encrypt_to: wraps the fresh AES key for the device (``-E``).
     :param external_signature: ``--fix-sig``: (signature TLV value, public key bytes, kind).

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _output.stdout().print(
             f"{args.output}: {result['content']}, {len(data)} bytes, decrypted with "
-            f"{device_key.scheme.value} (AES-{result['aes_key_bits']}) and matching the image hash"
+            f"{device_key.scheme.value} (AES-{result['aes_key_bits']}) and matching the image hash",
+            markup=False,
         )
     return 0

@@ -109,7 +109,8 @@ def run_keygen(args: argparse.Namespace) -> int:
     else:
         what = "KEK" if key_type.is_kek else "private key"
         _output.stdout().print(
-            f"wrote {key_type.value} {what} to {target} (fingerprint {result['fingerprint']})"
+            f"wrote {key_type.value} {what} to {target} (fingerprint {result['fingerprint']})",
+            markup=False,
         )
     return 0
 

@@ -552,6 +552,7 @@ def run(args: argparse.Namespace) -> int:
         _output.stdout().print(
             f"{args.outfile}: version {report['version']}, {report['image_size']} bytes"
             f"{' padded to ' + str(report['size']) if report['padded'] else ''}, "
-            f"{report['signature'] or 'unsigned'}, {what}"
+            f"{report['signature'] or 'unsigned'}, {what}",
+            markup=False,
         )
     return 0

@@ -75,7 +75,7 @@ def test_select_hash() -> None:
     assert select_hash(KeyKind.ECDSA_P384, OPTS) == 384
     assert select_hash(KeyKind.ED25519, SignOptions(sha=512)) == 512
     assert select_hash(KeyKind.ECDSA_P256, SignOptions(sha=512), private=False) == 512
-    with pytest.raises(UsageError, match="cannot be used with --sha 512"):
+    with pytest.raises(UsageError, match="ecdsa-p256 keys cannot be used with --sha 512"):
         select_hash(KeyKind.ECDSA_P256, SignOptions(sha=512))
     with pytest.raises(UsageError, match="--pure needs an Ed25519"):
         select_hash(KeyKind.ECDSA_P256, SignOptions(pure=True))

@@ -229,7 +229,9 @@ def select_hash(kind: KeyKind | None, options: SignOptions, *, private: bool = T
         return allowed[0]
     if options.sha not in allowed:
         names = "/".join(str(a) for a in allowed)
-        raise UsageError(f"a {kind.value} key cannot be used with --sha {options.sha}: use {names}")
+        raise UsageError(
+            f"{kind.value} keys cannot be used with --sha {options.sha}: use --sha {names}"
+        )
     return int(options.sha)
 
 

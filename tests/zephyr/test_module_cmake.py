@@ -211,6 +211,8 @@ function(set_config_string image setting value)
   file(APPEND ${CMAKE_BINARY_DIR}/config.txt "${image} ${setting}=\\"${value}\\"\\n")
 endfunction()
 add_subdirectory(@MODULE@/sysbuild ${CMAKE_BINARY_DIR}/modules/mcuseal)
+# sysbuild_module_call(PRE_CMAKE ...) before the images are configured:
+cmake_language(CALL mcuseal_PRE_CMAKE IMAGES peripheral_lbs mcuboot ipc_radio)
 foreach(image peripheral_lbs mcuboot ipc_radio)
   add_custom_target(${image})
   set_property(GLOBAL APPEND PROPERTY sysbuild_images ${image})

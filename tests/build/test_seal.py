@@ -255,3 +255,33 @@ def test_extra_imgtool_args_after_double_dash(
     assert any(t.type == 0x50 for t in parsed.protected_tlvs)
     assert seal(root, "--", "--slot-size", "0x1000") == 2
     assert "takes from the build configuration" in capsys.readouterr().err
+
+
+def test_header_load_address_routing_signs_with_rom_fixed(
+    sample: Sample, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .conftest import set_config
+
+    root = sample(SAMPLE_C)
+    set_config(root / "mcuboot/zephyr/.config", CONFIG_MCUBOOT_CHECK_HEADER_LOAD_ADDRESS=True)
+    assert seal(root) == 0, capsys.readouterr().err
+    dfu = root / "peripheral_lbs/zephyr/zephyr.signed.encrypted.bin"
+    header = ParsedImage.loads(dfu.read_bytes()).header
+    assert header.load_addr == 0x10000  # PM_MCUBOOT_PRIMARY_ADDRESS
+    assert header.flags & 0x100  # IMAGE_F_ROM_FIXED
+
+
+def test_tfm_merged_hex_is_the_input(sample: Sample, capsys: pytest.CaptureFixture[str]) -> None:
+    from mcuseal.image.hexfile import dump_hex
+
+    from .conftest import set_config
+
+    root = sample(SAMPLE_E)
+    app = root / "mcuboot_with_encryption" / "zephyr"
+    set_config(app / ".config", CONFIG_BUILD_WITH_TFM=True)
+    tfm = bytes(range(256)) * 8
+    (app / "tfm_merged.hex").write_text(dump_hex(tfm, 0xC800))
+    assert seal(root) == 0, capsys.readouterr().err
+    dfu = (app / "zephyr.signed.encrypted.bin").read_bytes()
+    plain = decrypt_image(dfu, load_device_key(KEYS / ED_KEYS[1])).payload
+    assert plain[: len(tfm)] == tfm

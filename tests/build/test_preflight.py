@@ -230,3 +230,19 @@ def test_encrypt_netcore_needs_simultaneous(sample: Sample) -> None:
     assert plan.netcore is not None and plan.netcore.encrypt
     found = {f.code: f.severity for f in run_preflight(plan, encrypt_netcore=True).findings}
     assert found["encrypt-netcore-experimental"] is Severity.WARNING
+
+
+def test_uuid_routing(sample: Sample) -> None:
+    root = sample(SAMPLE_C)
+    set_config(root / "mcuboot/zephyr/.config", CONFIG_MCUBOOT_UUID_CID=True)
+    assert codes(root)["nrf5340-reset-vector"] is Severity.ERROR  # the app sets no CID
+    set_config(
+        root / "peripheral_lbs/zephyr/.config",
+        CONFIG_MCUBOOT_IMGTOOL_UUID_VID=True,
+        CONFIG_MCUBOOT_IMGTOOL_UUID_VID_NAME="nordicsemi.com",
+        CONFIG_MCUBOOT_IMGTOOL_UUID_CID=True,
+        CONFIG_MCUBOOT_IMGTOOL_UUID_CID_NAME="peripheral_lbs",
+    )
+    assert codes(root)["nrf5340-reset-vector"] is Severity.INFO
+    app = make_plan(read_build(root)).app
+    assert app.imgtool_args()[-4:] == ["--vid", "nordicsemi.com", "--cid", "peripheral_lbs"]

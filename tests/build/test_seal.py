@@ -285,3 +285,22 @@ def test_tfm_merged_hex_is_the_input(sample: Sample, capsys: pytest.CaptureFixtu
     dfu = (app / "zephyr.signed.encrypted.bin").read_bytes()
     plain = decrypt_image(dfu, load_device_key(KEYS / ED_KEYS[1])).payload
     assert plain[: len(tfm)] == tfm
+
+
+def test_uuid_routing_signs_with_vid_and_cid(
+    sample: Sample, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .conftest import set_config
+
+    root = sample(SAMPLE_C)
+    set_config(root / "mcuboot/zephyr/.config", CONFIG_MCUBOOT_UUID_CID=True)
+    set_config(
+        root / "peripheral_lbs/zephyr/.config",
+        CONFIG_MCUBOOT_IMGTOOL_UUID_CID=True,
+        CONFIG_MCUBOOT_IMGTOOL_UUID_CID_NAME="peripheral_lbs",
+    )
+    assert seal(root) == 0, capsys.readouterr().err
+    parsed = ParsedImage.loads(
+        (root / "peripheral_lbs/zephyr/zephyr.signed.encrypted.bin").read_bytes()
+    )
+    assert any(t.type == 0x75 for t in parsed.protected_tlvs)  # UUID_CID

@@ -194,6 +194,8 @@ class ImagePlan:
     hmac_sha: int | None = None
     encrypt_keylen: int = 128
     extra_args: tuple[str, ...] = ()
+    vid: str | None = None  # --vid / --cid (CONFIG_MCUBOOT_IMGTOOL_UUID_VID/CID_NAME)
+    cid: str | None = None
     reuse_path: Path | None = None
     sdk_signed_bin: Path | None = None
     sdk_signed_hex: Path | None = None
@@ -222,6 +224,10 @@ class ImagePlan:
             args += ["--encrypt-keylen", "256"]
         if self.encrypt and self.hmac_sha is not None:
             args += ["--hmac-sha", str(self.hmac_sha)]
+        if self.vid is not None:
+            args += ["--vid", self.vid]
+        if self.cid is not None:
+            args += ["--cid", self.cid]
         return args + list(self.extra_args)
 
     def to_json(self) -> dict[str, Any]:
@@ -575,6 +581,11 @@ def _app_plan(build: BuildInfo, mcuboot: McubootConfig, notes: list[str]) -> Ima
     ):
         # image_signing.cmake: "Only NRF54L gets the HMAC-SHA512".
         hmac = 512
+    vid = cid = None
+    if cfg.is_set("CONFIG_MCUBOOT_IMGTOOL_UUID_VID"):
+        vid = cfg.string("CONFIG_MCUBOOT_IMGTOOL_UUID_VID_NAME")
+    if cfg.is_set("CONFIG_MCUBOOT_IMGTOOL_UUID_CID"):
+        cid = cfg.string("CONFIG_MCUBOOT_IMGTOOL_UUID_CID_NAME")
     notes.extend(local)
     return ImagePlan(
         name=app.name if flavour.is_sysbuild else "app",
@@ -598,6 +609,8 @@ def _app_plan(build: BuildInfo, mcuboot: McubootConfig, notes: list[str]) -> Ima
         hmac_sha=hmac,
         encrypt_keylen=keylen,
         extra_args=extra,
+        vid=vid,
+        cid=cid,
         sdk_signed_bin=sdk_bin if sdk_bin.is_file() else None,
         sdk_signed_hex=sdk_hex if sdk_hex.is_file() else None,
         outputs=outputs,

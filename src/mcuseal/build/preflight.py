@@ -420,7 +420,7 @@ def _routing_checks(plan: SealPlan, add: Any, encrypt_netcore: bool) -> None:
             )
         else:
             add(Finding("nrf5340-reset-vector", Severity.INFO, why))
-    if plan.nsib_upgradable_mcuboot and not mb.check_header_load_address:
+    if plan.nsib_upgradable_mcuboot and not (mb.check_header_load_address or mb.uuid_cid):
         add(
             Finding(
                 "nsib-reset-vector",
@@ -467,6 +467,18 @@ def _routing_checks(plan: SealPlan, add: Any, encrypt_netcore: bool) -> None:
 
 def _reset_vector_verdict(plan: SealPlan) -> tuple[Severity, str]:
     mb = plan.mcuboot
+    if mb.uuid_cid:
+        # sdk-mcuboot: the routing block is compiled only "#if !defined(CONFIG_MCUBOOT_UUID_CID)".
+        if plan.app.cid is None:
+            return Severity.ERROR, (
+                "MCUboot routes updates by image UUID (CONFIG_MCUBOOT_UUID_CID) but the "
+                "application sets no CONFIG_MCUBOOT_IMGTOOL_UUID_CID, so the image carries no "
+                "class UUID"
+            )
+        return Severity.INFO, (
+            "MCUboot routes updates by image UUID (CONFIG_MCUBOOT_UUID_CID); mcuseal signs with "
+            "the application's --vid/--cid"
+        )
     if mb.check_header_load_address:
         return Severity.INFO, (
             "MCUboot routes updates by the header load address "

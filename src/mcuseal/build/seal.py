@@ -169,6 +169,8 @@ def sign_options(plan: SealPlan, image: ImagePlan, extra: tuple[str, ...] = ()) 
         encrypt_keylen=image.encrypt_keylen,  # type: ignore[arg-type]
         hmac_sha=image.hmac_sha or "auto",  # type: ignore[arg-type]
         save_enctlv=plan.mcuboot.save_enctlv,
+        vid=image.vid,
+        cid=image.cid,
     )
     options = apply_imgtool_args(options, image.extra_args, "CONFIG_MCUBOOT_EXTRA_IMGTOOL_ARGS")
     return apply_imgtool_args(options, extra, "extra imgtool arguments")
@@ -252,6 +254,8 @@ def seal(
             replacements.append(replacement)
     if plan.dfu_zip is not None:
         _rewrite_zip(plan.dfu_zip, replacements, int(clock()), pending)
+    elif plan.flavour.is_ncs:
+        pending.notes.append("no dfu_application.zip in the build: nothing to rewrite")
 
     outputs = []
     for path, data, role in pending.writes:

@@ -296,6 +296,8 @@ def test_uuid_routing_signs_with_vid_and_cid(
     set_config(root / "mcuboot/zephyr/.config", CONFIG_MCUBOOT_UUID_CID=True)
     set_config(
         root / "peripheral_lbs/zephyr/.config",
+        CONFIG_MCUBOOT_IMGTOOL_UUID_VID=True,
+        CONFIG_MCUBOOT_IMGTOOL_UUID_VID_NAME="nordicsemi.com",
         CONFIG_MCUBOOT_IMGTOOL_UUID_CID=True,
         CONFIG_MCUBOOT_IMGTOOL_UUID_CID_NAME="peripheral_lbs",
     )
@@ -303,4 +305,4 @@ def test_uuid_routing_signs_with_vid_and_cid(
     parsed = ParsedImage.loads(
         (root / "peripheral_lbs/zephyr/zephyr.signed.encrypted.bin").read_bytes()
     )
-    assert any(t.type == 0x75 for t in parsed.protected_tlvs)  # UUID_CID
+    assert {0x74, 0x75} <= {t.type for t in parsed.protected_tlvs}  # UUID_VID, UUID_CID

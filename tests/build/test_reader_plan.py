@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mcuseal.build.plan import UpgradeMode, find_topdir, make_plan
 from mcuseal.build.reader import Flavour, read_build
@@ -247,3 +249,26 @@ def test_plan_json_is_serialisable(sample: Sample, name: str) -> None:
 
     doc = make_plan(read_build(sample(name))).to_json()
     assert json.loads(json.dumps(doc))["images"][0]["role"] == "app"
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    doc=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+)
+def test_domains_yaml_of_any_shape_reads_or_raises_build_error(tmp_path: Path, doc: object) -> None:
+    import yaml
+
+    from mcuseal.build.reader import _read_domains
+
+    (tmp_path / "domains.yaml").write_text(yaml.safe_dump(doc))
+    try:
+        domains = _read_domains(tmp_path)
+    except BuildError:
+        return
+    assert all(isinstance(name, str) for name, _ in domains)

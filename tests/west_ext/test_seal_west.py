@@ -6,6 +6,7 @@ cloned from the local repository (``file://``, no network) and provides ``west s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -171,6 +172,11 @@ def test_west_seal_then_west_sign_alias(
     data = (build / "peripheral_lbs" / "zephyr" / "zephyr.bin").read_bytes()
     assert plain.payload[: len(data)] == data
     assert net.read_bytes() == net_before
+    manifest = json.loads((build / "dfu_application.zip_manifest.json").read_text())
+    app_entry, net_entry = manifest["files"]
+    assert manifest["format-version"] == 1 and app_entry["image_index"] == "0"
+    assert isinstance(app_entry["load_address"], int) and app_entry["size"] == len(dfu.read_bytes())
+    assert net_entry["file"] == "ipc_radio.bin"
 
     # Zephyr owns "sign": it runs until the alias is installed.
     assert "zephyr-stub-sign" in west("sign", "x").stdout

@@ -246,3 +246,14 @@ def test_uuid_routing(sample: Sample) -> None:
     assert codes(root)["nrf5340-reset-vector"] is Severity.INFO
     app = make_plan(read_build(root)).app
     assert app.imgtool_args()[-4:] == ["--vid", "nordicsemi.com", "--cid", "peripheral_lbs"]
+
+
+def test_app_and_mcuboot_modes_disagree(sample: Sample) -> None:
+    root = sample(SAMPLE_D)
+    assert "mode-mismatch" not in codes(root)
+    set_config(
+        root / "hello_world/zephyr/.config",
+        CONFIG_MCUBOOT_BOOTLOADER_MODE_SWAP_USING_MOVE=None,
+        CONFIG_MCUBOOT_BOOTLOADER_MODE_OVERWRITE_ONLY=True,
+    )
+    assert codes(root)["mode-mismatch"] is Severity.WARNING

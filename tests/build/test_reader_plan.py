@@ -115,14 +115,20 @@ def test_zephyr_sysbuild_uses_secondary_slot_size(sample: Sample) -> None:
     assert app.slot_addr == 0xC000 and app.align == 4
 
 
-def test_zephyr_overwrite_only_and_single_app(sample: Sample) -> None:
+def test_zephyr_overwrite_only_ram_load_and_single_app(sample: Sample) -> None:
+    # cmake/mcuboot.cmake keys these on the application's Kconfig, not MCUboot's.
     root = sample(SAMPLE_D)
-    mcuboot_cfg = root / "mcuboot" / "zephyr" / ".config"
-    set_config(mcuboot_cfg, CONFIG_BOOT_SWAP_USING_MOVE=None, CONFIG_BOOT_UPGRADE_ONLY=True)
+    app_cfg = root / "hello_world" / "zephyr" / ".config"
+    set_config(app_cfg, CONFIG_MCUBOOT_IMGTOOL_OVERWRITE_ONLY=True)
     app = make_plan(read_build(root)).app
     assert (app.align, app.overwrite_only) == (1, True)
     assert "--overwrite-only" in app.imgtool_args()
-    set_config(mcuboot_cfg, CONFIG_BOOT_UPGRADE_ONLY=None, CONFIG_SINGLE_APPLICATION_SLOT=True)
+    set_config(app_cfg, CONFIG_MCUBOOT_IMGTOOL_OVERWRITE_ONLY=None)
+    set_config(app_cfg, CONFIG_MCUBOOT_BOOTLOADER_MODE_RAM_LOAD=True)
+    app = make_plan(read_build(root)).app
+    assert (app.align, app.ram_load_addr) == (1, 0x20000000)
+    set_config(app_cfg, CONFIG_MCUBOOT_BOOTLOADER_MODE_RAM_LOAD=None)
+    set_config(app_cfg, CONFIG_MCUBOOT_BOOTLOADER_MODE_SINGLE_APP=True)
     assert make_plan(read_build(root)).app.slot_size == 0x77000
 
 

@@ -535,17 +535,23 @@ def _app_plan(build: BuildInfo, mcuboot: McubootConfig, notes: list[str]) -> Ima
             slot_addr = slot0.address
             load_address = slot0.address
             slot_size = slot0.size
-            single = mcuboot.mode in (UpgradeMode.SINGLE_APP, UpgradeMode.FIRMWARE_LOADER)
-            if flavour is not Flavour.NCS_SYSBUILD and slot1 is not None and not single:
-                # mcuboot.cmake: "slot1_partition size is used ... in swap-move mode it can be
-                # one sector smaller"; NCS's image_signing.cmake keeps the primary size.
-                slot_size = slot1.size
-            if mcuboot.mode in (UpgradeMode.DIRECT_XIP, UpgradeMode.DIRECT_XIP_REVERT):
-                rom_fixed = slot0.address
-            if flavour is not Flavour.NCS_SYSBUILD:
-                if mcuboot.mode is UpgradeMode.OVERWRITE_ONLY:
+            if flavour is Flavour.NCS_SYSBUILD:
+                # image_signing.cmake without PM: primary slot size; --rom-fixed for direct-XIP.
+                if mcuboot.mode in (UpgradeMode.DIRECT_XIP, UpgradeMode.DIRECT_XIP_REVERT):
+                    rom_fixed = slot0.address
+            else:
+                # cmake/mcuboot.cmake decides from the application's own Kconfig: slot1's size
+                # ("can be one sector smaller" in swap-move) unless single-app / updater,
+                # --overwrite-only --align 1, or RAM-load's --align 1 --load-addr <zephyr,sram>.
+                single = cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_MODE_SINGLE_APP") or (
+                    cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_MODE_FIRMWARE_UPDATER")
+                    and not cfg.is_set("CONFIG_MCUBOOT_APPLICATION_FIRMWARE_UPDATER")
+                )
+                if slot1 is not None and not single:
+                    slot_size = slot1.size
+                if cfg.is_set("CONFIG_MCUBOOT_IMGTOOL_OVERWRITE_ONLY"):
                     align, overwrite_only = 1, True
-                elif mcuboot.mode is UpgradeMode.RAM_LOAD:
+                elif cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_MODE_RAM_LOAD"):
                     align = 1
                     sram = app.dts.chosen("zephyr,sram")
                     regs = sram.reg() if sram is not None else []

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mcuseal.build._keyinfo import KeyInfo, load_key_info
-from mcuseal.build.plan import SealPlan, UpgradeMode
+from mcuseal.build.plan import McubootConfig, SealPlan, UpgradeMode
 from mcuseal.build.reader import Flavour
 from mcuseal.errors import KeyError_, PreflightError, UsageError
 
@@ -179,6 +179,18 @@ def run_preflight(
 def _mode_checks(plan: SealPlan, add: Any) -> None:
     mb = plan.mcuboot
     mode = mb.mode
+    app_mode = McubootConfig.from_config(None, plan.build.app.config).mode
+    if mb.present and app_mode is not UpgradeMode.UNKNOWN and app_mode is not mode:
+        add(
+            Finding(
+                "mode-mismatch",
+                Severity.WARNING,
+                f"the application was built for MCUboot's {app_mode.value} mode "
+                f"(CONFIG_MCUBOOT_BOOTLOADER_MODE_*) but MCUboot runs {mode.value}; the SDK "
+                "signs for the application's view (align, --overwrite-only, slot size), so "
+                "make the two agree (SB_CONFIG_MCUBOOT_MODE_* with sysbuild)",
+            )
+        )
     if mode in (UpgradeMode.DIRECT_XIP, UpgradeMode.DIRECT_XIP_REVERT, UpgradeMode.FIRMWARE_LOADER):
         add(
             Finding(

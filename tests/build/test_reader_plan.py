@@ -278,3 +278,16 @@ def test_domains_yaml_of_any_shape_reads_or_raises_build_error(tmp_path: Path, d
     except BuildError:
         return
     assert all(isinstance(name, str) for name, _ in domains)
+
+
+def test_external_secondary_from_partitions_yml(sample: Sample) -> None:
+    root = sample(SAMPLE_C)
+    set_config(root / "zephyr" / ".config", SB_CONFIG_PM_EXTERNAL_FLASH_MCUBOOT_SECONDARY=None)
+    assert make_plan(read_build(root)).secondary_external is None
+    (root / "partitions.yml").write_text(
+        "mcuboot_secondary:\n  address: 0x0\n  device: MX25R64\n  region: external_flash\n"
+        "  size: 0x78000\n"
+    )
+    assert make_plan(read_build(root)).secondary_external is True
+    (root / "partitions.yml").write_text("[broken\n")
+    assert make_plan(read_build(root)).secondary_external is None

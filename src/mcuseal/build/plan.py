@@ -685,13 +685,26 @@ def _secondary_external(build: BuildInfo) -> bool | None:
     if f"SB_CONFIG_{name}" in sb or f"CONFIG_{name}" in build.app.config:
         return sb.is_set(f"SB_CONFIG_{name}") or build.app.config.is_set(f"CONFIG_{name}")
     if build.pm is not None:
-        return None
+        return _pm_secondary_region(build.build_dir / "partitions.yml")
     dts = build.app.dts
     if dts is not None:
         slot1 = dts.partition("slot1_partition")
         if slot1 is not None:
             return not slot1.memory_mapped
     return None
+
+
+def _pm_secondary_region(path: Path) -> bool | None:
+    """Partition Manager's partitions.yml (optional): is mcuboot_secondary external?"""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    entry = doc.get("mcuboot_secondary") if isinstance(doc, dict) else None
+    region = entry.get("region") if isinstance(entry, dict) else None
+    return region == "external_flash" if isinstance(region, str) else None
 
 
 def _resolve(raw: str, base: Path | None) -> Path | None:

@@ -36,6 +36,7 @@ def _register(name: str, module: str, help_text: str, *aliases: str) -> None:
 
 
 # Commands register here as they land (one line each).
+_register("xip", "mcuseal.cli.xip", "NXP encrypted XIP: engines, plans, metadata, nxpimage")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

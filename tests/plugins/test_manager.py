@@ -21,7 +21,7 @@ from mcuseal.plugins.types import Artifact
 from tests.plugins.conftest import FakeDist, FakeEntryPoint
 
 # Pinned: the engines mcuseal itself ships.
-BUILTINS = {"bee", "iped"}
+BUILTINS = {"bee", "iped", "npx"}
 
 
 class DemoEngine(EncryptionEngine):

@@ -3,8 +3,9 @@
 Sub-commands::
 
     mcuseal xip engines                       list engines and what each can make host-side
+    mcuseal xip plan --board B --mode M       flash layout and the exact 'mcuseal sign' command
     mcuseal xip meta build|inspect ...        metadata sectors, any engine
-    mcuseal xip ENGINE build --slot0 ...      config blocks, metadata, encrypted data, scripts
+    mcuseal xip ENGINE build --board B ...    config blocks, metadata, encrypted data, scripts
     mcuseal xip ENGINE inspect DUMP           check a block dumped from a device
     mcuseal xip ENGINE export -c CONFIG.yaml  what 'nxpimage ENGINE export -c' writes (bee, otfad)
 """
@@ -52,6 +53,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     engines = sub.add_parser("engines", help="list engines and what each can make host-side")
     engines.add_argument("--json", action="store_true", help="machine-readable output")
 
+    plan = sub.add_parser("plan", help="a board's layout and the exact 'mcuseal sign' command")
+    plan.add_argument("--board", required=True, help="board preset (see --list)")
+    plan.add_argument("--mode", choices=["overwrite-only", "flash-remap"], default="overwrite-only")
+    plan.add_argument("--key", default="root-ec-p256.pem", help="signing key in the command")
+    plan.add_argument(
+        "--enc-key", default="enc-ec256-pub.pem", help="ECIES-P256 encryption key in the command"
+    )
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+
     meta = sub.add_parser("meta", help="build or inspect an encryption-metadata sector")
     meta_sub = meta.add_subparsers(dest="meta_command", metavar="ACTION", required=True)
     mbuild = meta_sub.add_parser("build", help="config block + 0xFF fill + trailer")
@@ -79,6 +89,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(name, help=engine.description, description=engine.description)
         actions = p.add_subparsers(dest="engine_command", metavar="ACTION", required=True)
         build = actions.add_parser("build", help="everything the host can make for a board")
+        build.add_argument("--board", help="board preset (or give the layout options)")
         build.add_argument(
             "--mode", choices=["overwrite-only", "flash-remap"], default="overwrite-only"
         )
@@ -90,7 +101,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         )
         build.add_argument("-o", "--output-dir", type=Path, default=Path("."))
         build.add_argument("--json", action="store_true", help="machine-readable output")
-        layout = build.add_argument_group("layout")
+        layout = build.add_argument_group("layout (overrides the board preset)")
         for opt in ("flash-base", "slot0", "slot1", "slot-size", "sector-size", "page-size"):
             layout.add_argument(f"--{opt}", type=_int)
         layout.add_argument("--meta0", type=_int, help="metadata sector of slot 0")
@@ -117,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     cmd = args.xip_command
     if cmd == "engines":
         return _engines(args)
+    if cmd == "plan":
+        return _plan(args)
     if cmd == "meta":
         return _meta_build(args) if args.meta_command == "build" else _meta_inspect(args)
     if args.engine_command == "build":
@@ -177,6 +190,32 @@ def _engines(args: argparse.Namespace) -> int:
     out.print(table)
     for s in skipped:
         out.print(f"skipped plugin {s['entry_point']} ({s['distribution']}): {s['reason']}")
+    return EXIT_OK
+
+
+# --- plan -------------------------------------------------------------------------------
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from mcuseal.cli import _output
+    from mcuseal.plugins import boards
+
+    board = boards.load_board(args.board)
+    plan = boards.plan(board, args.mode, key=args.key, enc_key=args.enc_key)
+    if args.json:
+        _output.print_json(plan.as_dict())
+        return EXIT_OK
+    out = _output.stdout()
+    out.print(f"[bold]{board.title}[/bold] ({board.name}), engine {board.engine}, {args.mode}")
+    for label, value in plan.layout:
+        out.print(f"  {label:<28} {value}")
+    for note in plan.notes:
+        out.print(f"[yellow]note:[/yellow] {note}")
+    out.print("\nSign the application with:")
+    out.print(f"  {plan.sign_command}", markup=False)
+    if plan.provision_command:
+        out.print("\nThen make the initial-programming files with:")
+        out.print(f"  {plan.provision_command}", markup=False)
     return EXIT_OK
 
 
@@ -241,8 +280,19 @@ def _meta_inspect(args: argparse.Namespace) -> int:
 
 
 def _layout(args: argparse.Namespace) -> Any:
-    from mcuseal.plugins import SlotLayout
+    from dataclasses import replace
 
+    from mcuseal.plugins import SlotLayout, boards
+
+    base: SlotLayout | None = None
+    if args.board:
+        board = boards.load_board(args.board)
+        if board.engine != args.xip_command:
+            raise UsageError(
+                f"board {board.name} uses engine {board.engine}, not {args.xip_command}; "
+                f"run 'mcuseal xip {board.engine} build --board {board.name}'"
+            )
+        base = board.layout
     given = {
         "flash_base": args.flash_base,
         "slot0_addr": args.slot0,
@@ -254,13 +304,15 @@ def _layout(args: argparse.Namespace) -> Any:
         "meta1_addr": args.meta1,
     }
     given = {k: v for k, v in given.items() if v is not None}
+    if base is not None:
+        return replace(base, **given)
     missing = [
         f"--{k.replace('_addr', '').replace('_', '-')}"
         for k in ("flash_base", "slot0_addr", "slot1_addr", "slot_size", "sector_size", "page_size")
         if k not in given
     ]
     if missing:
-        raise UsageError(f"give the layout ({', '.join(missing)} missing)")
+        raise UsageError(f"give --board NAME or the layout ({', '.join(missing)} missing)")
     return SlotLayout(**given)
 
 

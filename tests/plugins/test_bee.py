@@ -169,11 +169,13 @@ def _config_binary(root: Path, family: str) -> str:
 
 
 CASES = [
-    ("mimxrt1015", _config_hex),
-    ("mimxrt1024", _config_files),
+    ("rt1015", _config_hex),
+    ("rt102x", _config_files),
+    ("rt104x", _config_binary),
+    ("rt105x", _config_files),
+    ("rt106x", _config_hex),
     ("mimxrt1043", _config_binary),
-    ("mimxrt1050", _config_files),
-    ("mimxrt1064", _config_hex),
+    ("mimxrt1060", _config_files),
 ]
 
 

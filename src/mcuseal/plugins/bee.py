@@ -535,11 +535,23 @@ class _Header:
         return self.prdb.region()
 
 
+#: The short family names ``nxpimage`` resolves (SPSDK 3.12 device database aliases).
+FAMILY_ALIASES: Final = {
+    "rt1015": "mimxrt1015",
+    "rt102x": "mimxrt1024",
+    "rt104x": "mimxrt1040",
+    "rt105x": "mimxrt1050",
+    "rt106x": "mimxrt1064",
+}
+
+
 def _family(cfg: NxpimageConfig) -> str:
     family = cfg.get_str("family").lower()
+    family = FAMILY_ALIASES.get(family, family)
     if family not in FAMILIES:
         raise InputError(
-            f"{cfg.path.name}: family {family!r} has no BEE; use one of {', '.join(FAMILIES)}"
+            f"{cfg.path.name}: family {family!r} has no BEE; use one of "
+            f"{', '.join([*FAMILY_ALIASES, *FAMILIES])}"
         )
     return family
 

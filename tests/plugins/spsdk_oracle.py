@@ -48,7 +48,8 @@ def run_both(
 
     Returns the new files each tool wrote (relative paths), so names and bytes compare.
     """
-    ours_dir, theirs_dir = tmp_path / "mcuseal", tmp_path / "nxpimage"
+    # Same-length folder names: readme.txt embeds absolute paths in fixed-width boxes.
+    ours_dir, theirs_dir = tmp_path / "ours", tmp_path / "nxpi"
     shutil.copytree(config_dir, ours_dir)
     shutil.copytree(config_dir, theirs_dir)
     before = set(tree(ours_dir))
@@ -56,4 +57,5 @@ def run_both(
     assert main(["xip", engine, "export", "-c", str(ours_dir / config), *extra]) == 0
     ours = {k: v for k, v in tree(ours_dir).items() if k not in before}
     theirs = {k: v for k, v in tree(theirs_dir).items() if k not in before}
-    return ours, theirs
+    mine, other = str(ours_dir).encode(), str(theirs_dir).encode()
+    return {k: v.replace(mine, other) for k, v in ours.items()}, theirs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mcuseal.cli import main
 from mcuseal.errors import DumpFormatError, EngineUnsupported, InputError
 from mcuseal.plugins import SlotLayout, XipRequest
 from mcuseal.plugins import bee as beemod
@@ -188,6 +190,15 @@ def test_same_files_as_nxpimage(tmp_path: Path, family: str, make: object) -> No
     assert sorted(ours) == sorted(theirs)
     for name in theirs:
         assert ours[name] == theirs[name], name
+
+
+def test_export_json_lists_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _config_hex(tmp_path, "rt106x")
+    assert main(["xip", "bee", "export", "-c", str(tmp_path / "bee.yaml"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    names = sorted(Path(f["path"]).name for f in doc["files"])
+    assert names == ["bee_ehdr0.bin", "encrypted.bin"]
+    assert (tmp_path / "out" / "encrypted.bin").stat().st_size == 0x2000
 
 
 def test_generated_engine_keys_are_written_like_nxpimage(tmp_path: Path) -> None:

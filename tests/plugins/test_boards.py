@@ -54,6 +54,8 @@ def test_overwrite_only_plan_signs_and_encrypts(capsys: pytest.CaptureFixture[st
         "app.bin app.signed.encrypted.bin"
     )
     assert expected in out
+    first = expected.replace(" -E enc-ec256-pub.pem", "").replace(".signed.encrypted", ".signed")
+    assert first in out
     assert "0x60440000" in out and "mcuseal xip bee build --board mimxrt1060_evkb" in out
 
 
@@ -62,6 +64,7 @@ def test_flash_remap_plan_signs_only(capsys: pytest.CaptureFixture[str]) -> None
     doc = json.loads(capsys.readouterr().out)
     args = _sign_args(doc["sign_command"])
     assert "-E" not in args and args[-1] == "app.signed.bin"
+    assert doc["first_image_command"] == doc["sign_command"]
     assert doc["layout"]["metadata slot 1"] == "0x08441000"
     assert XipMode(doc["mode"]) is XipMode.FLASH_REMAP
 

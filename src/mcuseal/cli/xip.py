@@ -119,6 +119,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                 help=f"write what 'nxpimage {name} export -c CONFIG' writes",
             )
             exp.add_argument("-c", "--config", type=Path, required=True, help="SPSDK YAML/JSON")
+            exp.add_argument("--json", action="store_true", help="machine-readable output")
             add = getattr(engine, "add_export_arguments", None)
             if add is not None:
                 add(exp)
@@ -211,11 +212,12 @@ def _plan(args: argparse.Namespace) -> int:
         out.print(f"  {label:<28} {value}")
     for note in plan.notes:
         out.print(f"[yellow]note:[/yellow] {note}")
-    out.print("\nSign the application with:")
+    out.print("\nSign OTA updates with:")
     out.print(f"  {plan.sign_command}", markup=False)
-    if plan.provision_command:
-        out.print("\nThen make the initial-programming files with:")
-        out.print(f"  {plan.provision_command}", markup=False)
+    out.print("\nSign the first image (programmed into slot 0 directly) with:")
+    out.print(f"  {plan.first_image_command}", markup=False)
+    out.print("\nThen make the initial-programming files with:")
+    out.print(f"  {plan.provision_command}", markup=False)
     return EXIT_OK
 
 

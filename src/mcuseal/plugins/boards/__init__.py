@@ -123,6 +123,7 @@ class Plan:
     mode: XipMode
     layout: tuple[tuple[str, str], ...]
     sign_command: str
+    first_image_command: str
     provision_command: str
     notes: tuple[str, ...]
 
@@ -133,6 +134,7 @@ class Plan:
             "mode": self.mode.value,
             "layout": dict(self.layout),
             "sign_command": self.sign_command,
+            "first_image_command": self.first_image_command,
             "provision_command": self.provision_command,
             "unverified": list(self.board.unverified),
             "notes": list(self.notes),
@@ -150,7 +152,7 @@ def plan(
     key: str = "root-ec-p256.pem",
     enc_key: str = "enc-ec256-pub.pem",
 ) -> Plan:
-    """The layout of *board* in *mode* and the exact ``mcuseal sign`` command.
+    """The layout of *board* in *mode* and the exact ``mcuseal sign`` commands.
 
     OVERWRITE_ONLY: the OTA image is signed and encrypted for MCUboot (ECIES-P256,
     ``-E``); MCUboot decrypts it and re-encrypts it for the XIP engine while
@@ -181,17 +183,19 @@ def plan(
     if "imgtool" in board.unverified:
         rows.append(("imgtool parameters", f"{opts}  (UNVERIFIED for this board)"))
     notes: list[str] = []
+    signed = f"mcuseal sign --key {key} {opts} --version 1.0.0 app.bin app.signed.bin"
     if xmode is XipMode.OVERWRITE_ONLY:
         sign = (
             f"mcuseal sign --key {key} {opts} --version 1.0.0 -E {enc_key} "
             "app.bin app.signed.encrypted.bin"
         )
+        first = signed
         notes.append(
             "OTA images are signed and ECIES-P256 encrypted (-E); MCUboot decrypts them and "
             f"re-encrypts for {board.engine.upper()} while copying into slot 0"
         )
     else:
-        sign = f"mcuseal sign --key {key} {opts} --version 1.0.0 app.bin app.signed.bin"
+        sign = first = signed
         notes.append(
             "FLASH_REMAP images are signed only: the application re-encrypts them with IPED "
             "while downloading, so MCUboot never sees an encrypted OTA payload"
@@ -204,12 +208,7 @@ def plan(
             f"mcuseal xip {board.engine} build --board {board.name} --mode {xmode.value} "
             "--image app.signed.bin -o xip-out"
         )
-        if xmode is XipMode.OVERWRITE_ONLY:
-            notes.append(
-                "the first image: sign without -E (app.signed.bin) and let the engine build "
-                "pre-encrypt it or provision it"
-            )
     unverified = [u for u in board.unverified]
     if unverified:
         notes.append(f"UNVERIFIED in NXP's sources: {', '.join(unverified)}")
-    return Plan(board, xmode, tuple(rows), sign, provision, tuple(notes))
+    return Plan(board, xmode, tuple(rows), sign, first, provision, tuple(notes))

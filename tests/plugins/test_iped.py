@@ -60,6 +60,8 @@ def test_build_flash_remap_lists_both_metadata_sectors() -> None:
     assert struct.unpack("<2I", files["iped_write_arg.bin"].data) == (0xAA000101, 0x08440000)
     text = files["iped_provisioning.yaml"].data.decode()
     assert text.count("erase:") == 3  # both metadata sectors and the slot
+    # 0x2000 plain bytes take 0x2800 in flash: erase whole sectors, 0x3000.
+    assert "address: '0x08040000'\n    size: '0x00003000'" in text
     assert any("never leaves the chip" in n for n in result.notes)
 
 

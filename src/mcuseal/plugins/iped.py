@@ -125,6 +125,10 @@ def write_arg(address: int, *, context_offset: int, count: int = 1) -> list[int]
     return [option_word(OPT_WRITE_IPCB, context_offset, count), address]
 
 
+def _hex(value: int) -> str:
+    return f"{value:#010x}"
+
+
 def words_bytes(words: Sequence[int]) -> bytes:
     return struct.pack(f"<{len(words)}I", *words)
 
@@ -340,7 +344,7 @@ class IpedEngine(EncryptionEngine):
             return ",".join(f"{w:#010x}" for w in words)
 
         def load(addr: int, name: str) -> dict[str, Any]:
-            return {"load": {"address": hex(addr), "memoryId": nor, "file": name}}
+            return {"load": {"address": _hex(addr), "memoryId": nor, "file": name}}
 
         commands: list[dict[str, Any]] = []
         metas = [meta0]
@@ -348,22 +352,31 @@ class IpedEngine(EncryptionEngine):
             metas.append(layout.meta1_addr)
         for addr in metas:
             commands.append(
-                {"erase": {"address": hex(addr), "size": hex(layout.sector_size), "memoryId": nor}}
+                {
+                    "erase": {
+                        "address": _hex(addr),
+                        "size": _hex(layout.sector_size),
+                        "memoryId": nor,
+                    }
+                }
             )
-        image_size = -(-len(request.image) // layout.sector_size) * layout.sector_size
+        # The ROM programs 4 pages at a time and stores 5/4 of that; erase whole sectors.
+        chunk = 4 * layout.page_size
+        physical = logical_to_physical(-(-len(request.image) // chunk) * chunk)
+        erase_size = -(-physical // layout.sector_size) * layout.sector_size
         commands += [
-            {"load": {"address": hex(self.scratch_addr), "memoryId": 0, "values": values(config)}},
-            {"configureMemory": {"configAddress": hex(self.scratch_addr), "memoryId": nor}},
+            {"load": {"address": _hex(self.scratch_addr), "memoryId": 0, "values": values(config)}},
+            {"configureMemory": {"configAddress": _hex(self.scratch_addr), "memoryId": nor}},
             {
                 "erase": {
-                    "address": hex(layout.slot0_addr),
-                    "size": hex(logical_to_physical(image_size)),
+                    "address": _hex(layout.slot0_addr),
+                    "size": _hex(erase_size),
                     "memoryId": nor,
                 }
             },
             {
                 "load": {
-                    "address": hex(layout.slot0_addr),
+                    "address": _hex(layout.slot0_addr),
                     "memoryId": nor,
                     "file": "slot0_image.bin",
                 }
@@ -374,15 +387,15 @@ class IpedEngine(EncryptionEngine):
             commands.append(
                 {
                     "load": {
-                        "address": hex(trailer_addr),
+                        "address": _hex(trailer_addr),
                         "memoryId": nor,
                         "file": "slot0_trailer_page.bin",
                     }
                 }
             )
         commands += [
-            {"load": {"address": hex(self.scratch_addr), "memoryId": 0, "values": values(write)}},
-            {"configureMemory": {"configAddress": hex(self.scratch_addr), "memoryId": nor}},
+            {"load": {"address": _hex(self.scratch_addr), "memoryId": 0, "values": values(write)}},
+            {"configureMemory": {"configAddress": _hex(self.scratch_addr), "memoryId": nor}},
             load(meta0 + layout.sector_size - layout.page_size, "magic_page.bin"),
         ]
         doc = {

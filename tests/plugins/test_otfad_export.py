@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,18 @@ def test_hex_output_is_refused_without_partial_files(
     assert main(["xip", "otfad", "export", "-c", str(cfg)]) == 2
     assert "binary files only" in capsys.readouterr().err
     assert not (tmp_path / "cfg" / "otfad_rt1160_outputs").exists()
+
+
+def test_disable_env_blocks_the_real_plugin() -> None:
+    env = {**os.environ, "MCUSEAL_DISABLE_PLUGINS": "otfad"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mcuseal", "xip", "otfad", "export", "-c", "x.yaml"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: no engine 'otfad' (plugin 'otfad' was skipped: disabled by "
+        "MCUSEAL_DISABLE_PLUGINS); registered engines: bee, iped, npx"
+    )

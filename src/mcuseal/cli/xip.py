@@ -84,6 +84,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--config-size", type=_int, help="configuration block size in bytes")
     minspect.add_argument("--json", action="store_true", help="machine-readable output")
 
+    for skipped in manager.skipped:
+        if skipped.entry_point not in manager.engines:
+            # Keep the name known so the user hears why it is missing, not "invalid choice".
+            stub = sub.add_parser(skipped.entry_point, help=argparse.SUPPRESS, add_help=False)
+            stub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            stub.set_defaults(engine_command="skipped")
     for name, info in manager.engines.items():
         engine = info.engine
         p = sub.add_parser(name, help=engine.description, description=engine.description)
@@ -133,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
         return _plan(args)
     if cmd == "meta":
         return _meta_build(args) if args.meta_command == "build" else _meta_inspect(args)
+    if args.engine_command == "skipped":
+        args.manager.get(cmd)  # raises EngineNotFound saying why the plugin was skipped
+        raise UsageError(f"engine {cmd!r} is not available")
     if args.engine_command == "build":
         return _build(args)
     if args.engine_command == "inspect":

@@ -76,3 +76,14 @@ def test_build_for_a_layout() -> None:
     assert len(table.data) == 256 and table.address == 0x30000000
     assert data.address == 0x30040000 and len(data.data) == len(sample_image())
     assert any("OTPMK" in n for n in result.notes)
+
+
+def test_hex_and_elf_data_blobs_are_refused(tmp_path: Path) -> None:
+    from mcuseal.errors import EngineUnsupported
+
+    shutil.copytree(VECTORS, tmp_path, dirs_exist_ok=True)
+    blob = tmp_path / "evkmimxrt1170_iled_blinky_cm7_QSPI_FLASH_bootable_nopadding.bin"
+    for content in (b":020000040000FA\n", b"\x7fELF" + bytes(60)):
+        blob.write_bytes(content)
+        with pytest.raises(EngineUnsupported, match="raw binaries only"):
+            export_mod.export(NxpimageConfig.load_file(tmp_path / "otfad_rt1170.yaml"))

@@ -282,6 +282,7 @@ def export(
         joined = _Region(name, start - table_addr)
         for item, addr in zip(items, addrs, strict=True):
             raw = item.input_bytes("data")
+            _refuse_non_binary(raw, item.get_str("data"))
             padded = raw + bytes(_align(len(raw), 16) - len(raw))
             joined.add(
                 _Region(item.get_str("data"), addr - start, _encrypt_blob(full, padded, addr))
@@ -354,6 +355,31 @@ def export(
         for i, b in enumerate(blobs)
     )
     return XipResult(tuple(files), facts)
+
+
+def _refuse_non_binary(raw: bytes, name: str) -> None:
+    """nxpimage parses ELF, S-record, Intel HEX and sparse files; mcuseal reads raw binaries.
+
+    Refuse anything that nxpimage would parse, rather than encrypting it as raw bytes.
+    """
+    head = raw[:4096]
+    kind = None
+    if head[:4] == b"\x7fELF":
+        kind = "an ELF file"
+    elif int.from_bytes(head[:4], "little") == 0xED26FF3A:
+        kind = "a sparse image"
+    else:
+        try:
+            first = head.decode("ascii").split("\n")[0].strip()
+        except UnicodeDecodeError:
+            first = ""
+        if first[:1] in ("S", ":"):
+            kind = "an S-record or Intel HEX file"
+    if kind:
+        raise EngineUnsupported(
+            f"data blob {name} looks like {kind}; mcuseal reads raw binaries only "
+            "(convert it with 'objcopy -O binary')"
+        )
 
 
 def _what(region: _Region, table_name: str) -> str:

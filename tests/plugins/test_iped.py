@@ -142,3 +142,12 @@ def test_arbitrary_dumps_parse_or_raise_our_error(data: bytes) -> None:
         IpedEngine().inspect(data)
     except DumpFormatError:
         pass
+
+
+def test_hashed_trailers_are_refused_with_the_reason() -> None:
+    from mcuseal.errors import EngineUnsupported
+
+    with pytest.raises(EngineUnsupported, match="only the ROM writes"):
+        IpedEngine().build(XipRequest(RW612, trailer_version="sha256"))
+    with pytest.raises(UsageError, match="unknown metadata trailer version 'v9'"):
+        IpedEngine().build(XipRequest(RW612, trailer_version="v9"))

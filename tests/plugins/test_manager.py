@@ -181,3 +181,23 @@ def test_caps_are_checked() -> None:
         )
     with pytest.raises(ValueError, match="needs a device_only_reason"):
         EngineCaps(host=frozenset(), device_only=frozenset({Artifact.KEYS}))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sector_size": 0}, "not a power of two"),
+        ({"page_size": 0x3000}, "not a power of two"),
+        ({"slot_size": 0x1800}, "whole number"),
+        ({"slot0_addr": 0x6004_0100}, "not sector aligned"),
+        ({"meta0_addr": 0x100}, "below the flash base"),
+    ],
+)
+def test_slot_layout_is_checked(kwargs: dict[str, int], message: str) -> None:
+    from dataclasses import replace
+
+    from mcuseal.errors import UsageError
+    from mcuseal.testing import SAMPLE_LAYOUT
+
+    with pytest.raises(UsageError, match=message):
+        replace(SAMPLE_LAYOUT, **kwargs)

@@ -367,7 +367,10 @@ def _write_all(result: XipResult, folder: Path | None) -> list[str]:
         except OSError as err:
             raise InputError(f"cannot create output folder {path}: {err.strerror}") from None
     for path, f in zip(paths, result.files, strict=True):
-        atomic_write(path, f.data)
+        try:
+            atomic_write(path, f.data)
+        except OSError as err:
+            raise InputError(f"cannot write {path}: {err.strerror or err}") from None
     return [os.fspath(p) for p in paths]
 
 

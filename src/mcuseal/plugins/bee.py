@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from mcuseal.errors import DumpFormatError, EngineUnsupported, InputError, UsageError
 from mcuseal.plugins import _rng
 from mcuseal.plugins.manager import EngineRegistry
-from mcuseal.plugins.metadata import NEWEST, TrailerVersion, build_sector, inspect_sector
+from mcuseal.plugins.metadata import build_sector, inspect_sector, trailer_version
 from mcuseal.plugins.nxpimage import NxpimageConfig, to_int
 from mcuseal.plugins.spec import hookimpl
 from mcuseal.plugins.types import (
@@ -421,7 +421,7 @@ class BeeEngine(EncryptionEngine):
         nonce = _rng.random_bytes(12)
         kib = Kib.generate()
         block = mcuboot_config_block(key, kib, mcuboot_prdb(start, end, nonce))
-        version = TrailerVersion(request.trailer_version or NEWEST)
+        version = trailer_version(request.trailer_version)
         sector = build_sector(
             block, sector_size=layout.sector_size, version=version, page_size=layout.page_size
         )

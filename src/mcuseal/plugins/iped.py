@@ -21,9 +21,15 @@ from typing import Any, Final
 
 import yaml
 
-from mcuseal.errors import DumpFormatError, UsageError
+from mcuseal.errors import DumpFormatError, EngineUnsupported, UsageError
 from mcuseal.plugins.manager import EngineRegistry
-from mcuseal.plugins.metadata import MAGIC32, inspect_sector, magic_page
+from mcuseal.plugins.metadata import (
+    MAGIC32,
+    TrailerVersion,
+    inspect_sector,
+    magic_page,
+    trailer_version,
+)
 from mcuseal.plugins.spec import hookimpl
 from mcuseal.plugins.types import (
     Artifact,
@@ -272,6 +278,11 @@ class IpedEngine(EncryptionEngine):
 
     def build(self, request: XipRequest) -> XipResult:
         layout = request.layout
+        if trailer_version(request.trailer_version) is not TrailerVersion.MAGIC:
+            raise EngineUnsupported(
+                "the older hashed trailers cover the IPCB, which only the ROM writes, so the "
+                "host cannot make them; IPED provisioning uses the 26.06 magic trailer"
+            )
         slots = [0, 1] if request.mode is XipMode.FLASH_REMAP else [0]
         for slot in slots:
             if layout.meta_addr(slot) is None:

@@ -63,6 +63,20 @@ class TrailerVersion(str, enum.Enum):
 NEWEST: Final = TrailerVersion.MAGIC
 
 
+def trailer_version(name: str | None) -> TrailerVersion:
+    """The version called *name* (``None`` = newest).
+
+    :raises UsageError: an unknown name, listing the known ones.
+    """
+    if name is None:
+        return NEWEST
+    try:
+        return TrailerVersion(name)
+    except ValueError:
+        known = ", ".join(v.value for v in TrailerVersion)
+        raise UsageError(f"unknown metadata trailer version {name!r}; use one of {known}") from None
+
+
 def _digest(version: TrailerVersion, config_block: bytes) -> bytes:
     if version is TrailerVersion.MD5_SLOT:
         return hashlib.md5(config_block, usedforsecurity=False).digest()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from mcuseal.errors import EngineUnsupported
+from mcuseal.errors import EngineUnsupported, UsageError
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,15}$")
 
@@ -108,6 +108,26 @@ class SlotLayout:
     page_size: int
     meta0_addr: int | None = None
     meta1_addr: int | None = None
+
+    def __post_init__(self) -> None:
+        for label, size in (("sector", self.sector_size), ("page", self.page_size)):
+            if size <= 0 or size & (size - 1):
+                raise UsageError(f"{label} size {size:#x} is not a power of two")
+        if self.page_size > self.sector_size:
+            raise UsageError(f"page size {self.page_size:#x} exceeds sector size")
+        if self.slot_size <= self.sector_size or self.slot_size % self.sector_size:
+            raise UsageError(
+                f"slot size {self.slot_size:#x} is not a whole number (> 1) of "
+                f"{self.sector_size:#x}-byte sectors"
+            )
+        addrs: list[tuple[str, int | None]] = [("slot 0", self.slot0_addr)]
+        addrs.append(("slot 1", self.slot1_addr))
+        addrs += [("metadata 0", self.meta0_addr), ("metadata 1", self.meta1_addr)]
+        for label, addr in addrs:
+            if addr is not None and (addr < self.flash_base or addr % self.sector_size):
+                raise UsageError(
+                    f"{label} address {addr:#x} is below the flash base or not sector aligned"
+                )
 
     def slot_addr(self, slot: int) -> int:
         return self.slot0_addr if slot == 0 else self.slot1_addr

@@ -18,7 +18,8 @@ from mcuseal.errors import McusealError
 class Xip(WestCommand):
     def __init__(self) -> None:
         # Help and description come from west-commands.yml for extensions.
-        super().__init__("xip", "", xip_cli.DESCRIPTION or "", accepts_unknown_args=False)
+        description = xip_cli.DESCRIPTION.replace("mcuseal xip", "west xip")
+        super().__init__("xip", "", description, accepts_unknown_args=False)
 
     def do_add_parser(self, parser_adder: Any) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = parser_adder.add_parser(

@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from mcuseal.plugins import EngineManager, Inspection, XipResult
 
 HELP = "NXP encrypted XIP: engines, board plans, metadata sectors, nxpimage exports"
-DESCRIPTION = __doc__
+DESCRIPTION = """NXP encrypted XIP for MCUboot: engines, board plans, metadata sectors.
+
+  mcuseal xip engines                       engines and what each makes host-side
+  mcuseal xip plan --board B --mode M       flash layout and the exact 'mcuseal sign' commands
+  mcuseal xip meta build|inspect ...        metadata sectors, any engine
+  mcuseal xip ENGINE build --board B ...    config blocks, metadata, encrypted data, scripts
+  mcuseal xip ENGINE inspect DUMP           check a block dumped from a device
+  mcuseal xip ENGINE export -c CONFIG.yaml  what 'nxpimage ENGINE export -c' writes (bee, otfad)
+"""
 
 _log = logging.getLogger(__name__)
 
@@ -47,6 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from mcuseal.plugins.metadata import TrailerVersion
 
     manager = _manager()
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.set_defaults(manager=manager)
     sub = parser.add_subparsers(dest="xip_command", metavar="SUBCOMMAND", required=True)
 

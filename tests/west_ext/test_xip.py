@@ -19,8 +19,10 @@ def _git(*args: str, cwd: Path) -> str:
     return done.stdout.strip()
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A west workspace, made once per module: the tests only read it."""
+    tmp_path = tmp_path_factory.mktemp("west")
     pytest.importorskip("west", reason="west is not installed")
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
@@ -65,3 +67,13 @@ def test_west_xip_engines_and_errors(workspace: Path) -> None:
     )
     assert bad.returncode == 2
     assert "no board preset 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_west_and_mcuseal_print_the_same_plan(workspace: Path) -> None:
+    args = ["xip", "plan", "--board", "frdm_rw612", "--mode", "flash-remap", "--json"]
+    west = subprocess.run([*WEST_CMD, *args], cwd=workspace, capture_output=True, text=True)
+    ours = subprocess.run(
+        [sys.executable, "-m", "mcuseal", *args], cwd=workspace, capture_output=True, text=True
+    )
+    assert west.returncode == ours.returncode == 0, west.stderr + ours.stderr
+    assert west.stdout == ours.stdout

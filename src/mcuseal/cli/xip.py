@@ -179,6 +179,7 @@ def _engines(args: argparse.Namespace) -> int:
                 "device_only": sorted(a.value for a in caps.device_only),
                 "device_only_reason": caps.device_only_reason,
                 "modes": sorted(m.value for m in caps.modes),
+                "families": list(info.engine.families),
                 "nxpimage_export": caps.nxpimage_export,
             }
         )

@@ -314,3 +314,19 @@ def test_trailer_versions_in_build() -> None:
     for version in TrailerVersion:
         result = BeeEngine().build(XipRequest(RT1060, trailer_version=version.value))
         assert BeeEngine().inspect(result.files[1].data).valid
+
+
+def test_binary_header_checks_only_what_nxpimage_checks(tmp_path: Path) -> None:
+    """Bytes after the counted FACs are ignored by nxpimage; so are they here."""
+    key = bytes.fromhex(USER_KEY)
+    header = (GOLDEN / "bee_ehdr0.bin").read_bytes()
+    decoded = decode_block(header, key, layout="rom")
+    plain = bytearray(decoded.plain)
+    plain[0xB0:0x100] = b"\x5a" * 0x50  # FAC slot 3 and the tail: garbage
+    eprdb = beemod._cbc(decoded.kib.key, decoded.kib.iv, bytes(plain))
+    src = tmp_path / "src"
+    src.mkdir()
+    _config_binary(src, "rt106x")
+    (src / "region.bin").write_bytes(header[:0x80] + eprdb + header[0x180:])
+    ours, theirs = run_both("bee", src, "bee.yaml", tmp_path)
+    assert sorted(ours) == sorted(theirs) and all(ours[n] == theirs[n] for n in theirs)

@@ -305,6 +305,7 @@ class DecodedBlock:
     kib: Kib
     prdb: Prdb
     problems: tuple[str, ...] = field(default=())
+    plain: bytes = b""  # the decrypted PRDB
 
 
 def decode_block(data: bytes, device_key: bytes, *, layout: str = "mcuboot") -> DecodedBlock:
@@ -324,7 +325,7 @@ def decode_block(data: bytes, device_key: bytes, *, layout: str = "mcuboot") -> 
     prdb, problems = Prdb.loads(plain)
     if layout == "rom" and any(data[KIB_SIZE:ROM_EPRDB_OFFSET]):
         problems.append("ROM header padding 0x20..0x7F is not zero")
-    return DecodedBlock(layout, kib, prdb, tuple(problems))
+    return DecodedBlock(layout, kib, prdb, tuple(problems), plain)
 
 
 def mcuboot_problems(prdb: Prdb) -> list[str]:
@@ -635,16 +636,26 @@ def _load_engine(
             decoded = decode_block(raw, user_key, layout="rom")
         except DumpFormatError as err:
             raise InputError(f"{binary.get_str('header_path')}: {err}") from None
-        if decoded.problems:
-            raise InputError(f"{binary.get_str('header_path')}: {decoded.problems[0]}")
+        where = binary.get_str("header_path")
         prdb = decoded.prdb
-        used = prdb.facs[: prdb.fac_count or 0]
-        if prdb.counter_word0 or prdb.aes_mode != MODE_CTR or not 1 <= len(used) <= FAC_SLOTS:
-            raise InputError(f"{binary.get_str('header_path')}: not a BEE header nxpimage can use")
-        if any(f is None for f in used):
-            raise InputError(f"{binary.get_str('header_path')}: FAC count exceeds the FACs present")
+        count = prdb.fac_count or 0
+        # nxpimage's parser checks only the reserved words and the FACs the count covers.
+        if decoded.plain[0x30:0x50] != bytes(32):
+            raise InputError(f"{where}: reserved PRDB bytes are not zero")
+        if prdb.counter_word0 or prdb.aes_mode != MODE_CTR or not 1 <= count <= FAC_SLOTS:
+            raise InputError(f"{where}: not a BEE header nxpimage can use")
+        used = prdb.facs[:count]
+        for i, region in enumerate(used):
+            at = PRDB_HEAD.size + i * FAC.size
+            raw = decoded.plain[at : at + FAC.size]
+            if region is None or raw[12:] != bytes(20) or region.level > 3:
+                raise InputError(f"{where}: FAC {i} is not a valid region")
+            if region.start >= region.end:
+                raise InputError(f"{where}: FAC {i} is empty or inverted")
+            if region.start % CHUNK_SIZE and (region.end - region.start) % CHUNK_SIZE:
+                raise InputError(f"{where}: FAC {i} is not aligned to 1 KiB")
         canonical = Prdb(
-            tuple([*used, *[None] * (FAC_SLOTS - len(used))]),
+            tuple([*used, *[None] * (FAC_SLOTS - count)]),
             prdb.nonce,
             aes_mode=prdb.aes_mode,
             lock=prdb.lock,

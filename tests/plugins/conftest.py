@@ -43,14 +43,3 @@ def fake_dists(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FakeDist]]:
 
     monkeypatch.setattr(importlib.metadata, "distributions", distributions)
     yield extra
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rich_consoles() -> Iterator[None]:
-    # mcuseal.cli._output caches its consoles with the sys.stdout of the first call;
-    # capsys swaps sys.stdout per test, so start each test with new consoles.
-    from mcuseal.cli import _output
-
-    _output.stdout.cache_clear()
-    _output.stderr.cache_clear()
-    yield

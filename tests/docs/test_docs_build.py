@@ -21,3 +21,4 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "WARNING" not in done.stderr, done.stderr
     assert (site / "index.html").is_file()
+    assert (site / "troubleshooting" / "index.html").is_file()

@@ -1,0 +1,37 @@
+"""``mcuseal.dfu.sim``: a virtual MCUboot device that speaks SMP over UDP and BLE.
+
+It answers as a Zephyr application with MCUmgr (OS and image groups) would, and at
+reset behaves as MCUboot: it validates the secondary slot with the device's keys,
+swaps (one image, with revert) or overwrites (two images, NCS simultaneous update),
+and erases what fails.  Use it to test DFU clients and rehearse releases without
+hardware::
+
+    from mcuseal.dfu.sim import SimConfig, VirtualDevice
+
+    async with VirtualDevice(SimConfig(latency_s=0.015), boot_check=check) as device:
+        host, port = await device.serve_udp("127.0.0.1", 0)
+        ...                       # any SMP client: smpclient, smpmgr, mcuseal dfu
+        device.running(0)         # SlotInfo of what runs now
+"""
+
+from __future__ import annotations
+
+from mcuseal.dfu.sim._device import Link, SimConfig, SimEvent, VirtualDevice
+from mcuseal.dfu.sim._imginfo import SlotInfo, read_info
+from mcuseal.dfu.sim._mcuboot import (
+    NRF5340_CPUNET_B0N_ADDRESS,
+    BootCheck,
+    BootVerdict,
+)
+
+__all__ = [
+    "NRF5340_CPUNET_B0N_ADDRESS",
+    "BootCheck",
+    "BootVerdict",
+    "Link",
+    "SimConfig",
+    "SimEvent",
+    "SlotInfo",
+    "VirtualDevice",
+    "read_info",
+]

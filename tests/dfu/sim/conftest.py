@@ -26,7 +26,16 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "sign_pub": root / "sign_pub.pem",
         "enc": root / "enc.pem",
         "enc_pub": root / "enc_pub.pem",
+        "other": root / "other.pem",
     }
+    other = ec.generate_private_key(ec.SECP256R1())
+    paths["other"].write_bytes(
+        other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     pkcs8 = serialization.PrivateFormat.PKCS8
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     pem = serialization.Encoding.PEM
@@ -51,16 +60,23 @@ def make_image(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Path]) 
     root = tmp_path_factory.mktemp("images")
 
     def make(
-        version: str, size: int = 6000, *, encrypt: bool = False, vector: int = 0x0000_8001
+        version: str,
+        size: int = 6000,
+        *,
+        encrypt: bool = False,
+        vector: int = 0x0000_8001,
+        foreign: bool = False,
     ) -> Path:
-        name = f"app-{version}-{size}-{'enc' if encrypt else 'plain'}-{vector:x}"
+        kind = ("enc" if encrypt else "plain") + ("-foreign" if foreign else "")
+        name = f"app-{version}-{size}-{kind}-{vector:x}"
         out = root / f"{name}.bin"
         if out.exists():
             return out
         payload = root / f"{name}.raw"
         body = (0x2000_8000).to_bytes(4, "little") + vector.to_bytes(4, "little")
         payload.write_bytes(body + os.urandom(size - len(body)))
-        cmd = [IMGTOOL, "sign", "--key", str(keys["sign"]), "--header-size", "0x200"]
+        key = keys["other" if foreign else "sign"]
+        cmd = [IMGTOOL, "sign", "--key", str(key), "--header-size", "0x200"]
         cmd += ["--pad-header", "--align", "4", "--version", version, "--slot-size", "0x80000"]
         if encrypt:
             cmd += ["--encrypt", str(keys["enc_pub"])]
@@ -68,3 +84,37 @@ def make_image(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Path]) 
         return out
 
     return make
+
+
+class ImgtoolCheck:
+    """A BootCheck backed by real ``imgtool verify`` (plaintext images only).
+
+    Until mcuseal's own verifier is wired in, imgtool is the independent oracle the
+    boot-model tests validate against: hash and signature with the given public key.
+    """
+
+    def __init__(self, public_key: Path, workdir: Path) -> None:
+        self.public_key = public_key
+        self.workdir = workdir
+        self.calls = 0
+
+    def check(self, image: bytes, *, image_index: int, slot: int) -> object:
+        from mcuseal.dfu.sim import BootVerdict
+
+        self.calls += 1
+        path = self.workdir / f"check-{self.calls}.bin"
+        path.write_bytes(image)
+        result = subprocess.run(
+            [IMGTOOL, "verify", "--key", str(self.public_key), str(path)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode == 0:
+            return BootVerdict(True, "imgtool verify: valid", image)
+        reason = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["invalid"]
+        return BootVerdict(False, f"imgtool verify: {reason[0]}")
+
+
+@pytest.fixture
+def imgtool_check(keys: dict[str, Path], tmp_path: Path) -> ImgtoolCheck:
+    return ImgtoolCheck(keys["sign_pub"], tmp_path)

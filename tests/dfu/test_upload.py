@@ -178,7 +178,7 @@ async def test_tiny_frames_are_refused_up_front() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    limit=st.integers(min_value=80, max_value=70_000),
+    limit=st.integers(min_value=80, max_value=65_000),
     off=st.integers(min_value=0, max_value=2**32 - 1),
     first=st.booleans(),
     image=st.integers(min_value=0, max_value=300),
@@ -195,3 +195,8 @@ def test_max_chunk_size_is_exact(limit: int, off: int, first: bool, image: int) 
 
     assert size(n) <= limit
     assert size(n + 1) > limit
+
+
+def test_max_chunk_size_respects_the_16_bit_length_field() -> None:
+    n = max_chunk_size(1_000_000, {"off": 0})
+    assert len(smp_img.ImageUploadWriteRequest(sequence=1, off=0, data=bytes(n)).BYTES) <= 65543

@@ -36,6 +36,7 @@ def _register(name: str, module: str, help_text: str, *aliases: str) -> None:
 
 
 # Commands register here as they land (one line each).
+_register("dfu", "mcuseal.cli.dfu", "deliver images over BLE, UDP or serial (SMP/MCUmgr)")
 _register("sim", "mcuseal.cli.sim", "run a virtual MCUboot device to test and rehearse DFU")
 
 

@@ -45,7 +45,9 @@ class FlowOptions:
     """Options of the flow beyond the upload's.
 
     :param mode: see :class:`Mode`.
-    :param swap_wait_s: time to leave the bootloader after the reset before reconnecting.
+    :param swap_wait_s: pause after the reset before reconnecting.  Zephyr answers the
+        reset request first and reboots ``CONFIG_MCUMGR_GRP_OS_RESET_MS`` (250 ms) later,
+        and over UDP nothing else shows the reboot, so this must exceed that delay.
     :param reconnect_timeout_s: how long to keep trying to reconnect after the reset.
     """
 

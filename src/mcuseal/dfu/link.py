@@ -72,13 +72,15 @@ class DeviceLink:
         session = SmpSession(transport, timeout_s=self.timeout_s)
         session.start()
         self._session = session
+        # A device without the parameters command answers ENOTSUP (None here); no
+        # answer at all means no device, and raises.
         try:
             self.params = await mcumgr.read_params(session)
-        except DfuTransportError as err:
-            if not session.alive:
-                raise
-            _log.warning("no MCUmgr parameters (%s); uploading stop-and-wait", err)
-            self.params = None
+        except BaseException:
+            await self.close()
+            raise
+        if self.params is None:
+            _log.info("the device does not report MCUmgr parameters; uploads are stop-and-wait")
         if self.params is not None:
             transport.initialize(self.params.buf_size)
             limit = min(self.params.buf_size, transport.max_unencoded_size)

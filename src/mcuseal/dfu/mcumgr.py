@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from mcuseal.dfu.session import SmpSession
 
 
+#: reads are safe to repeat when an answer is lost (UDP drops datagrams)
+READ_ATTEMPTS = 3
+
+
 @dataclass(frozen=True)
 class McumgrParams:
     """``MCUMgrParametersRead``: the device's SMP buffer size (header included) and count."""
@@ -67,6 +71,7 @@ async def read_params(session: SmpSession) -> McumgrParams | None:
         body = await session.request(
             smp_os.MCUMgrParametersReadRequest(sequence=session.next_sequence()),
             "the MCUmgr parameters read",
+            attempts=READ_ATTEMPTS,
         )
     except DfuDeviceError:
         return None  # CONFIG_MCUMGR_GRP_OS_MCUMGR_PARAMS=n: ENOTSUP
@@ -111,7 +116,9 @@ def _parse_states(body: dict[str, Any]) -> list[SlotState]:
 async def read_state(session: SmpSession) -> list[SlotState]:
     """Read the image-state list, sorted by image then slot."""
     body = await session.request(
-        smp_img.ImageStatesReadRequest(sequence=session.next_sequence()), "the image-state read"
+        smp_img.ImageStatesReadRequest(sequence=session.next_sequence()),
+        "the image-state read",
+        attempts=READ_ATTEMPTS,
     )
     return _parse_states(body)
 
@@ -119,15 +126,37 @@ async def read_state(session: SmpSession) -> list[SlotState]:
 async def write_state(
     session: SmpSession, digest: bytes | None, *, confirm: bool
 ) -> list[SlotState]:
-    """Mark *digest* for test (``confirm=False``) or confirm it (or the running image)."""
+    """Mark *digest* for test (``confirm=False``) or confirm it (or the running image).
+
+    A state write is not blindly repeated when its answer is lost (a second "test" of a
+    pending image is refused): the state is read back to see whether it took effect.
+    """
     what = "confirming the image" if confirm else "marking the image for test"
-    body = await session.request(
-        smp_img.ImageStatesWriteRequest(
-            hash=digest, confirm=confirm, sequence=session.next_sequence()
-        ),
-        what,
-    )
-    return _parse_states(body)
+    for _ in range(READ_ATTEMPTS):
+        try:
+            body = await session.request(
+                smp_img.ImageStatesWriteRequest(
+                    hash=digest, confirm=confirm, sequence=session.next_sequence()
+                ),
+                what,
+            )
+            return _parse_states(body)
+        except DfuTransportError:
+            if not session.alive:
+                raise
+        state = await read_state(session)
+        if _took_effect(state, digest, confirm):
+            return state
+    raise DfuTransportError(f"no answer from the device to {what}")
+
+
+def _took_effect(state: list[SlotState], digest: bytes | None, confirm: bool) -> bool:
+    for slot in state:
+        if digest is None and confirm and slot.active and slot.confirmed:
+            return True
+        if digest is not None and slot.hash == digest:
+            return (slot.permanent or slot.confirmed) if confirm else slot.pending
+    return False
 
 
 async def erase(session: SmpSession, slot: int | None = None, *, timeout_s: float = 40.0) -> None:
@@ -150,7 +179,9 @@ async def reset(session: SmpSession, *, force: bool = False) -> None:
 async def echo(session: SmpSession, text: str) -> str:
     """Echo *text* through the device's OS group."""
     body = await session.request(
-        smp_os.EchoWriteRequest(d=text, sequence=session.next_sequence()), "the echo"
+        smp_os.EchoWriteRequest(d=text, sequence=session.next_sequence()),
+        "the echo",
+        attempts=READ_ATTEMPTS,
     )
     answer = body.get("r")
     if not isinstance(answer, str):

@@ -102,27 +102,37 @@ class SmpSession:
             future.cancel()
 
     async def request(
-        self, message: Request, what: str, *, timeout_s: float | None = None
+        self,
+        message: Request,
+        what: str,
+        *,
+        timeout_s: float | None = None,
+        attempts: int = 1,
     ) -> dict[str, Any]:
         """Send one ``smp`` request message and return the body of the device's answer.
 
-        The message must have been built with ``sequence=session.next_sequence()``.
-
+        :param message: built with ``sequence=session.next_sequence()``.
         :param what: what the request does, for error messages.
+        :param attempts: sends before giving up on an answer; only for requests that are
+            safe to repeat (reads), since a lost answer does not mean a lost request.
         :raises DfuDeviceError: the device answered with an SMP error.
         :raises DfuTransportError: no answer in time, or the link failed.
         """
         timeout = self.timeout_s if timeout_s is None else timeout_s
-        future = await self.send(message.BYTES, message.header.sequence)
-        try:
-            response = await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            self.abandon(message.header.sequence)
-            raise DfuTransportError(
-                f"no answer from the device to {what} within {timeout:g} s; check that it is "
-                "powered, in range and running an MCUmgr (SMP) server"
-            ) from None
-        return protocol.check(response, what)
+        for attempt in range(attempts):
+            if attempt:
+                message = type(message)(**_fields(message), sequence=self.next_sequence())
+            future = await self.send(message.BYTES, message.header.sequence)
+            try:
+                response = await asyncio.wait_for(future, timeout)
+            except asyncio.TimeoutError:
+                self.abandon(message.header.sequence)
+                continue
+            return protocol.check(response, what)
+        raise DfuTransportError(
+            f"no answer from the device to {what} within {timeout:g} s; check that it is "
+            "powered, in range and running an MCUmgr (SMP) server"
+        )
 
     async def _read_loop(self) -> None:
         try:
@@ -151,6 +161,12 @@ class SmpSession:
         for future in pending.values():
             if not future.done():
                 future.set_exception(error)
+
+
+def _fields(message: Request) -> dict[str, Any]:
+    return message.model_dump(
+        exclude_unset=True, exclude={"header", "version", "sequence", "smp_data"}
+    )
 
 
 def _transport_error(err: Exception, doing: str) -> DfuTransportError:

@@ -115,6 +115,8 @@ def max_chunk_size(frame_limit: int, fields: dict[str, Any]) -> int:
         on the first chunk); encoded exactly as ``smp`` encodes them (canonical CBOR).
     :returns: 0 when not even an empty chunk fits.
     """
+    # The header's 16-bit length field bounds any frame.
+    frame_limit = min(frame_limit, smpframe.HEADER_SIZE + smpframe.MAX_BODY_SIZE)
     # Size with an empty byte string, whose CBOR head is one byte; a data of n bytes
     # costs n plus its head instead.
     base = smpframe.HEADER_SIZE + len(cbor2.dumps({**fields, "data": b""}, canonical=True)) - 1

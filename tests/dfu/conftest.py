@@ -42,6 +42,7 @@ class RunningSim:
     device: VirtualDevice
     port: int
     loop: asyncio.AbstractEventLoop
+    hci_port: int | None = None
 
     @property
     def udp(self) -> str:
@@ -66,7 +67,9 @@ def sim_thread() -> Iterator[Callable[..., RunningSim]]:
     """``start(config, primary=(...))`` serves a virtual device until the test ends."""
     stops: list[Callable[[], None]] = []
 
-    def start(config: SimConfig | None = None, **kwargs: Any) -> RunningSim:
+    def start(
+        config: SimConfig | None = None, *, ble_name: str | None = None, **kwargs: Any
+    ) -> RunningSim:
         ready: Future[RunningSim] = Future()
         loop = asyncio.new_event_loop()
         stop = asyncio.Event()
@@ -75,7 +78,10 @@ def sim_thread() -> Iterator[Callable[..., RunningSim]]:
             kwargs.setdefault("boot_check", HashCheck())
             async with VirtualDevice(config or SimConfig(), **kwargs) as device:
                 _, port = await device.serve_udp("127.0.0.1", 0)
-                ready.set_result(RunningSim(device, port, loop))
+                hci_port = None
+                if ble_name is not None:
+                    _, hci_port = await device.serve_hci_tcp("127.0.0.1", 0, name=ble_name)
+                ready.set_result(RunningSim(device, port, loop, hci_port))
                 await stop.wait()
 
         thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)

@@ -84,6 +84,13 @@ def _add_shared(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         metavar="S",
         help="seconds to wait for each answer (default 5)",
     )
+    link.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=default(15.0),
+        metavar="S",
+        help="BLE: seconds to find the device and to connect (default 15)",
+    )
     out = parser.add_mutually_exclusive_group()
     out.add_argument(
         "--json", action="store_true", default=default(False), help="machine-readable output"
@@ -234,12 +241,14 @@ def _make_link(args: argparse.Namespace) -> tuple[DeviceLink, Callable[[], Await
 
         bumble = hci.BumbleHost(args.hci)
         connector = hci.hci_connector(
-            bumble, name=args.name, address=args.address, timeout_s=args.timeout
+            bumble, name=args.name, address=args.address, timeout_s=args.connect_timeout
         )
         return DeviceLink(connector, timeout_s=args.timeout), bumble.close
     from mcuseal.dfu.transport import ble
 
-    connector = ble.ble_connector(name=args.name, address=args.address, timeout_s=args.timeout)
+    connector = ble.ble_connector(
+        name=args.name, address=args.address, timeout_s=args.connect_timeout
+    )
     return DeviceLink(connector, timeout_s=args.timeout), None
 
 

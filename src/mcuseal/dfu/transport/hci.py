@@ -28,6 +28,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bumble.core import UUID as BumbleUUID
 from bumble.device import Advertisement, Connection, Device, Peer
+from bumble.gatt import GATT_DEVICE_NAME_CHARACTERISTIC, GATT_GENERIC_ACCESS_SERVICE
 from bumble.hci import Address
 from bumble.transport import open_transport
 from smpclient.transport import SMP_SERVICE_UUID
@@ -41,6 +42,8 @@ _log = logging.getLogger(__name__)
 #: the ATT MTU Nordic's high-throughput recipe configures (2 LL PDUs of 251 B)
 PREFERRED_MTU: Final = 498
 HOST_ADDRESS: Final = "F0:F1:F2:F3:F4:F5"
+#: how long to wait for a nameless SMP device's scan response before asking it its name
+NAME_SCAN_S: Final = 0.3
 
 _PROPERTY_NAMES: Final = (
     (0x01, "broadcast"),
@@ -65,6 +68,17 @@ class BumbleHost:
         self._address = address
         self._transport: Any = None
         self.device: Device | None = None
+        self._owned = True
+        #: name -> address of devices found by name, so a reconnect skips the search
+        self._known: dict[str, str] = {}
+
+    @classmethod
+    def attached(cls, device: Device) -> BumbleHost:
+        """Wrap a powered-on bumble *device* the caller owns (e.g. on a ``LocalLink``)."""
+        host = cls("attached")
+        host.device = device
+        host._owned = False
+        return host
 
     async def start(self) -> Device:
         """Open the controller and power the host on (idempotent)."""
@@ -89,6 +103,8 @@ class BumbleHost:
         return device
 
     async def close(self) -> None:
+        if not self._owned:
+            return
         device, self.device = self.device, None
         if device is not None:
             with contextlib.suppress(Exception):
@@ -123,10 +139,10 @@ class BumbleHost:
                 str(name) if name else (previous.name if previous else None),
                 advertisement.rssi,
             )
-            if target in uuids or previous is not None or (stop_when and stop_when(result)):
+            if target in uuids or previous is not None:
                 seen[address] = result
-            if stop_when is not None and stop_when(result):
-                done.set()
+                if stop_when is not None and stop_when(result):
+                    done.set()
 
         device.on("advertisement", on_advertisement)
         try:
@@ -145,17 +161,81 @@ class BumbleHost:
         return sorted(seen.values(), key=lambda r: -(r.rssi if r.rssi is not None else -999))
 
     async def find(self, name: str | None, address: str | None, timeout_s: float) -> str:
-        """Return the address of the device named *name* (or *address* as it is)."""
+        """Return the address of the device named *name* (or *address* as it is).
+
+        Zephyr's SMP samples put the name in the scan response, which some controllers
+        (bumble's virtual one among them) never deliver; SMP devices seen without a name
+        are then asked for their GAP Device Name over a short connection.
+        """
         if address:
             return address
-        seen = await self._scan(timeout_s, lambda r: r.name == name)
+        if name in self._known:
+            return self._known[name]
+        found = await self._search(name, timeout_s)
+        if name is not None:
+            self._known[name] = found
+        return found
+
+    def forget(self, name: str | None) -> None:
+        """Drop the remembered address of *name* (after a failed connection)."""
+        if name is not None:
+            self._known.pop(name, None)
+
+    async def _search(self, name: str | None, timeout_s: float) -> str:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        first_seen: list[float] = []
+        reports: dict[str, int] = {}
+
+        def enough(result: ScanResult) -> bool:
+            # Stop at the name; or once an SMP device has sent an advertisement and its
+            # scan response (two reports) without it; or after NAME_SCAN_S.
+            if result.name == name:
+                return True
+            reports[result.address] = reports.get(result.address, 0) + 1
+            if not first_seen:
+                first_seen.append(loop.time())
+            return reports[result.address] >= 2 or loop.time() - first_seen[0] >= NAME_SCAN_S
+
+        seen = await self._scan(timeout_s, enough)
         for result in seen.values():
             if result.name == name:
+                return result.address
+        for result in seen.values():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if (
+                result.name is None
+                and remaining > 0
+                and await self._gap_name(result.address, remaining) == name
+            ):
                 return result.address
         raise DfuTransportError(
             f"no BLE device named {name!r} seen on {self.spec} in {timeout_s:g} s; check it "
             "advertises and is in range"
         )
+
+    async def _gap_name(self, address: str, timeout_s: float) -> str | None:
+        device = await self.start()
+        try:
+            connection = await device.connect(Address(address), timeout=timeout_s)
+        except Exception as err:
+            _log.info("cannot connect to %s to read its name: %s", address, err)
+            return None
+        try:
+            peer = Peer(connection)
+            services = await peer.discover_service(GATT_GENERIC_ACCESS_SERVICE)
+            for service in services:
+                for characteristic in await service.discover_characteristics(
+                    [GATT_DEVICE_NAME_CHARACTERISTIC]
+                ):
+                    value = await peer.read_value(characteristic)
+                    return bytes(value).decode("utf-8", "replace")
+        except Exception as err:
+            _log.info("cannot read the name of %s: %s", address, err)
+        finally:
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
+        return None
 
 
 class BumbleBleakClient(BaseBleakClient):
@@ -294,9 +374,13 @@ class BumbleBleakClient(BaseBleakClient):
             await self._peer.unsubscribe(characteristic.obj, subscriber)
 
 
-def bumble_client_class(host: BumbleHost) -> Callable[..., BleakClient]:
+def bumble_client_class(
+    host: BumbleHost, *, preferred_mtu: int = PREFERRED_MTU
+) -> Callable[..., BleakClient]:
     """A ``BleakClient`` class bound to *host*, for :class:`BleTransport`'s ``client_class``."""
-    return functools.partial(BleakClient, backend=BumbleBleakClient, bumble_host=host)
+    return functools.partial(
+        BleakClient, backend=BumbleBleakClient, bumble_host=host, preferred_mtu=preferred_mtu
+    )
 
 
 def hci_connector(
@@ -306,7 +390,10 @@ def hci_connector(
     address: str | None = None,
     timeout_s: float = 10.0,
 ) -> Connector:
-    """Return a connector reaching *name*/*address* through the bumble *host*."""
+    """Return a connector reaching *name*/*address* through the bumble *host*.
+
+    :param timeout_s: time to find the device and to connect, each.
+    """
     if not (name or address):
         raise DfuTransportError("a BLE device needs --name or --address")
 
@@ -316,9 +403,10 @@ def hci_connector(
         )
         try:
             await transport.connect(address or "", timeout_s)
-        except DfuTransportError:
-            raise
         except Exception as err:
+            host.forget(name)
+            if isinstance(err, DfuTransportError):
+                raise
             raise explain(err, f"connecting over {host.spec}") from None
         return transport
 

@@ -328,21 +328,23 @@ def _report(args: argparse.Namespace, obj: dict[str, Any], text: str) -> int:
     if args.json:
         _output.print_json(obj)
     elif not args.quiet:
-        _output.stdout().print(text)
+        _output.stdout().print(text, markup=False)
     return 0
 
 
 def _print_state(state: list[SlotState]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, header_style="bold")
     for column in ("image", "slot", "version", "flags", "hash"):
         table.add_column(column)
     for s in state:
+        # Device-supplied text is shown verbatim, never parsed as rich markup.
         table.add_row(
             str(s.image),
             str(s.slot),
-            s.version,
+            Text(s.version),
             " ".join(s.flags) or "-",
             s.hash.hex() if s.hash else "-",
         )
@@ -438,16 +440,20 @@ class _Display:
         elif event.kind == "progress" and data["image"] in self._tasks:
             self._progress.update(self._tasks[data["image"]], completed=data["offset"])
         elif event.kind == "skip":
-            self._progress.console.print(f"image {data['image']}: {data['reason']}, skipped")
+            self._progress.console.print(
+                f"image {data['image']}: {data['reason']}, skipped", markup=False
+            )
         elif event.kind in ("resume", "mark", "reset", "reconnect", "confirm"):
-            self._progress.console.print(_describe(event))
+            self._progress.console.print(_describe(event), markup=False)
 
     def summary(self, report: dict[str, Any]) -> None:
         console = _output.stdout()
         for image in report["images"]:
             if image["slot"] == 0:
                 flags = " ".join(image["flags"]) or "-"
-                console.print(f"image {image['image']}: running {image['version']} ({flags})")
+                console.print(
+                    f"image {image['image']}: running {image['version']} ({flags})", markup=False
+                )
         console.print("[bold green]done[/]")
 
 
@@ -481,5 +487,7 @@ async def _scan(args: argparse.Namespace) -> int:
             _output.stdout().print("no SMP devices found")
         for device in found:
             rssi = "?" if device.rssi is None else f"{device.rssi} dBm"
-            _output.stdout().print(f"{device.address}  {rssi:>8}  {device.name or '-'}")
+            _output.stdout().print(
+                f"{device.address}  {rssi:>8}  {device.name or '-'}", markup=False
+            )
     return 0

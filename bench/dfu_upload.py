@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
-import struct
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -32,6 +30,7 @@ from smpclient.transport.udp import SMPUDPTransport
 
 from mcuseal.dfu.link import DeviceLink
 from mcuseal.dfu.sim import SimConfig, VirtualDevice
+from mcuseal.dfu.soak import synthetic_image
 from mcuseal.dfu.transport.udp import IPV4_UDP_OVERHEAD, udp_connector
 from mcuseal.dfu.upload import UploadOptions, max_chunk_size, upload
 
@@ -40,11 +39,7 @@ MIB = 1024 * 1024
 
 def make_image(size: int) -> bytes:
     """An MCUboot-shaped image of *size* bytes (header, body, SHA-256 TLV)."""
-    body_size = size - 32 - 40
-    header = struct.pack("<IIHHIIBBHI4x", 0x96F3B83D, 0, 32, 0, body_size, 0, 1, 0, 0, 0)
-    body = hashlib.shake_256(b"bench").digest(body_size)
-    digest = hashlib.sha256(header + body).digest()
-    return header + body + struct.pack("<HHHH", 0x6907, 40, 0x10, 32) + digest
+    return synthetic_image(size, (1, 0, 0, 0), b"bench")
 
 
 @dataclass

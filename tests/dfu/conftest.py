@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -12,27 +11,11 @@ from typing import Any
 
 import pytest
 
-from mcuseal.dfu.package import IMAGE_HEADER, load_image
-from mcuseal.dfu.sim import BootVerdict, SimConfig, VirtualDevice
+from mcuseal.dfu.sim import SimConfig, VirtualDevice
+from mcuseal.dfu.soak import HashOnlyCheck
 
-
-class HashCheck:
-    """A BootCheck that accepts an image whose SHA-256 TLV matches its header and body.
-
-    Signature and decryption checks belong to the virtual device's own tests (with real
-    keys); the DFU client only needs a bootloader that refuses a corrupted image.
-    """
-
-    def check(self, image: bytes, *, image_index: int, slot: int) -> BootVerdict:
-        try:
-            info = load_image(image, name="slot")
-        except Exception as err:
-            return BootVerdict(False, f"not an image: {err}")
-        _, _, hdr_size, prot_size, img_size, *_ = IMAGE_HEADER.unpack_from(image)
-        covered = image[: hdr_size + img_size + prot_size]
-        if hashlib.sha256(covered).digest() != info.hash:
-            return BootVerdict(False, "hash mismatch")
-        return BootVerdict(True, "ok", image)
+#: the bootloader stand-in of these tests: it checks the image's hash TLV
+HashCheck = HashOnlyCheck
 
 
 @dataclass

@@ -31,6 +31,10 @@ from mcuseal.errors import DfuRejected, DfuTransportError
 _log = logging.getLogger(__name__)
 
 
+#: resets sent while the device still lists the new image as pending (lost resets)
+RESET_ATTEMPTS = 3
+
+
 class Mode(enum.Enum):
     """What to do after the upload."""
 
@@ -163,10 +167,20 @@ async def run_dfu(
             Event("mark", {"image": img.image, "hash": img.hash.hex(), "permanent": permanent})
         )
 
-    await _reset_and_reconnect(link, options, on_event)
-    report.reset = True
-
-    state = await mcumgr.read_state(link.session)
+    state = []
+    for _ in range(RESET_ATTEMPTS):
+        await _reset_and_reconnect(link, options, on_event)
+        report.reset = True
+        state = await mcumgr.read_state(link.session)
+        # Still pending and not running: the reset request (or its reboot) got lost.
+        if not any(
+            (staged := _slot(state, img.image, 1)) is not None
+            and staged.hash == img.hash
+            and staged.pending
+            for img in todo
+        ):
+            break
+        _log.info("the device still lists the image as pending: resetting again")
     if options.mode is Mode.TEST_AND_CONFIRM:
         running_new = all(
             (s := _slot(state, img.image, 0)) is not None and s.hash == img.hash for img in todo

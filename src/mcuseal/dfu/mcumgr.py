@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 #: reads are safe to repeat when an answer is lost (UDP drops datagrams)
-READ_ATTEMPTS = 3
+READ_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)

@@ -51,17 +51,13 @@ def group_name(group: int) -> str:
 
 def error_name(rc: int, group: int | None = None) -> str:
     """Name an SMP error: a v2 group error when *group* is given, else a v1 ``MGMT_ERR``."""
-    table: type[IntEnum] = (
-        smp_error.MGMT_ERR if group is None else _GROUP_ERRORS.get(group, _NoNames)
-    )
+    table = smp_error.MGMT_ERR if group is None else _GROUP_ERRORS.get(group)
     try:
-        return f"{table(rc).name} ({rc})"
+        if table is not None:
+            return f"{table(rc).name} ({rc})"
     except ValueError:
-        return f"rc {rc}"
-
-
-class _NoNames(IntEnum):
-    pass
+        pass
+    return f"rc {rc}"
 
 
 @dataclass(frozen=True)

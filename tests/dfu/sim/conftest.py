@@ -12,6 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 
+from mcuseal.dfu.sim import BootVerdict
+
 IMGTOOL = str(Path(sys.executable).with_name("imgtool"))
 
 
@@ -98,9 +100,7 @@ class ImgtoolCheck:
         self.workdir = workdir
         self.calls = 0
 
-    def check(self, image: bytes, *, image_index: int, slot: int) -> object:
-        from mcuseal.dfu.sim import BootVerdict
-
+    def check(self, image: bytes, *, image_index: int, slot: int) -> BootVerdict:
         self.calls += 1
         path = self.workdir / f"check-{self.calls}.bin"
         path.write_bytes(image)

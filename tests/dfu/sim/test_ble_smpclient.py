@@ -6,8 +6,10 @@ attached to the device's bumble link, in-process or through HCI over TCP.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bumble.controller import Controller
@@ -17,8 +19,8 @@ from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 from smpclient import SMPClient
 from smpclient.generics import success
-from smpclient.requests.image_management import ImageStatesRead
-from smpclient.requests.os_management import EchoWrite
+from smpclient.requests.image_management import ImageStatesRead, ImageStatesWrite
+from smpclient.requests.os_management import EchoWrite, ResetWrite
 from smpclient.transport.bumble import SMPBumbleTransport
 
 from mcuseal.dfu.sim import SimConfig, VirtualDevice, read_info
@@ -68,3 +70,53 @@ async def test_upload_over_hci_tcp(make_image: MakeImage) -> None:
         finally:
             await client.disconnect()
     assert device.secondary(0) == read_info(image)
+
+
+async def _central(peripheral: Any) -> Device:
+    controller = Controller("central", link=peripheral.link)
+    central = Device(
+        name="central",
+        address=Address("F0:F1:F2:F3:F4:F6"),
+        host=Host(controller_source=controller, controller_sink=AsyncPipeSink(controller)),
+    )
+    await central.power_on()
+    return central
+
+
+async def test_ble_dfu_test_reset_reconnect_confirm(
+    make_image: MakeImage, imgtool_check: Any
+) -> None:
+    old = make_image("1.0.0", 4000).read_bytes()
+    new = make_image("1.1.0", 15000).read_bytes()
+    info = read_info(new)
+    assert info is not None
+    async with VirtualDevice(SimConfig(), boot_check=imgtool_check, primary=[old]) as device:
+        peripheral = await device.serve_ble(name="sim-dfu")
+        central = await _central(peripheral)
+        connection = await central.connect(peripheral.address)
+        transport = SMPBumbleTransport(preferred_mtu=247)
+        await transport.use_connection(connection)
+        client = SMPClient(transport, "sim-dfu")
+        await client._initialize()
+        assert [off async for off in client.upload(new)][-1] == len(new)
+        assert success(await client.request(ImageStatesWrite(hash=info.hash, confirm=False)))
+        assert success(await client.request(ResetWrite()))
+        for _ in range(100):
+            if device.boot_count and peripheral.bumble.is_advertising:
+                break
+            await asyncio.sleep(0.05)
+        assert device.running(0) == info
+        assert "disconnect" in [e.kind for e in device.events]
+        # The device advertises again after its reset: reconnect and confirm.
+        connection = await central.connect(peripheral.address)
+        transport = SMPBumbleTransport(preferred_mtu=247)
+        await transport.use_connection(connection)
+        client = SMPClient(transport, "sim-dfu")
+        await client._initialize()
+        confirmed = await client.request(ImageStatesWrite(confirm=True))
+        assert success(confirmed)
+        assert confirmed.images[0].confirmed and confirmed.images[0].active
+        await transport.disconnect()
+        await connection.disconnect()
+        await device.reset()
+        assert device.running(0) == info

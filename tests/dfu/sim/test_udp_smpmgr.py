@@ -11,6 +11,7 @@ import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mcuseal.dfu.sim import SimConfig, VirtualDevice, read_info
 from mcuseal.errors import DfuTransportError
@@ -58,3 +59,45 @@ async def test_smpmgr_uploads_and_lists(make_image: MakeImage) -> None:
     assert info is not None
     assert device.secondary(0) == info
     assert "3.1.4" in out
+
+
+async def test_smpmgr_upgrade_confirm_then_device_runs_it(
+    make_image: MakeImage, imgtool_check: Any
+) -> None:
+    old = make_image("1.0.0", 5000).read_bytes()
+    new = make_image("1.5.0", 26000)
+    config = SimConfig()
+    async with VirtualDevice(config, boot_check=imgtool_check, primary=[old]) as device:
+        host = await serve_on_1337(device)
+        code, out = await smpmgr(host, "upgrade", "--confirm", str(new))
+        assert code == 0, out
+        assert "Upgrade complete" in out
+        for _ in range(100):  # the reset follows the reply by CONFIG_MCUMGR_GRP_OS_RESET_MS
+            if device.boot_count:
+                break
+            await asyncio.sleep(0.05)
+        assert device.running(0) == read_info(new.read_bytes())
+        # The UDP socket stayed bound through the reset: the device answers again.
+        code, out = await smpmgr(host, "image", "state-read")
+        assert code == 0, out
+        assert "1.5.0" in out
+
+
+async def test_smpmgr_upgrade_without_confirm_leaves_the_old_image(
+    make_image: MakeImage, imgtool_check: Any
+) -> None:
+    # smpmgr 0.19.1 marks the image only for --slot != 0 or --confirm; otherwise it just
+    # uploads and resets, and MCUboot (swap_type NONE) keeps the running image.
+    old = make_image("1.0.0", 5000).read_bytes()
+    new = make_image("1.6.0", 8000)
+    async with VirtualDevice(SimConfig(), boot_check=imgtool_check, primary=[old]) as device:
+        host = await serve_on_1337(device)
+        code, out = await smpmgr(host, "upgrade", str(new))
+        assert code == 0, out
+        for _ in range(100):
+            if device.boot_count:
+                break
+            await asyncio.sleep(0.05)
+        assert device.boot_count == 1
+        assert device.running(0) == read_info(old)
+        assert device.secondary(0) == read_info(new.read_bytes())

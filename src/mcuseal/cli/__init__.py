@@ -36,6 +36,18 @@ def _register(name: str, module: str, help_text: str, *aliases: str) -> None:
 
 
 # Commands register here as they land (one line each).
+_register(
+    "sign", "mcuseal.cli.sign", "sign and encrypt an image (imgtool sign's options)", "create"
+)
+_register("verify", "mcuseal.cli.verify", "check an image as the bootloader would (encrypted too)")
+_register("decrypt", "mcuseal.cli.decrypt", "decrypt an image with the device key")
+_register("info", "mcuseal.cli.info", "show an image's header, TLVs and trailer")
+_register("keygen", "mcuseal.cli.keys", "generate a signing/encryption key or an AES-KW KEK")
+_register("getpub", "mcuseal.cli.keys", "print a public key (pem, raw, lang-c, lang-rust)")
+_register("getpubhash", "mcuseal.cli.keys", "print the SHA-256 of a public key (KEYHASH)")
+_register("getpriv", "mcuseal.cli.keys", "print a device decryption key as MCUboot's C array")
+_register("check", "mcuseal.cli.check", "check a Zephyr/NCS build directory for encrypted signing")
+_register("seal", "mcuseal.cli.seal", "sign + encrypt a Zephyr/NCS build directory (west seal)")
 _register("dfu", "mcuseal.cli.dfu", "deliver images over BLE, UDP or serial (SMP/MCUmgr)")
 _register("sim", "mcuseal.cli.sim", "run a virtual MCUboot device to test and rehearse DFU")
 

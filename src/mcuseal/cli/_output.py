@@ -20,14 +20,26 @@ if TYPE_CHECKING:
 def stdout() -> Console:
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    # No file=: rich then looks up sys.stdout at every write, so a redirected or
+    # captured stdout (pytest's capsys, contextlib.redirect_stdout) is honoured.
+    return Console(highlight=False, soft_wrap=True)
 
 
 @cache
 def stderr() -> Console:
     from rich.console import Console
 
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def line(text: str) -> None:
+    """Print one line of plain text on stdout, verbatim (no markup, no rich import).
+
+    For one-line summaries of commands that run many times in a build (``sign``): importing
+    rich would cost more than the rest of a small command's start-up.
+    """
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def print_json(obj: Any) -> None:

@@ -101,6 +101,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--name", default="mcuseal-sim", help="BLE advertising name (default: %(default)s)"
     )
     dev = parser.add_argument_group("the device")
+    dev.add_argument(
+        "--sign-key",
+        metavar="KEY",
+        type=Path,
+        action="append",
+        default=[],
+        help="signature public key the bootloader trusts (PEM/DER, public or private; "
+        "repeatable); none: a hash-only MCUboot",
+    )
+    dev.add_argument(
+        "--enc-key",
+        metavar="KEY",
+        type=Path,
+        help="the device's private decryption key (PEM/DER) or KEK file; none: encrypted "
+        "updates are rejected",
+    )
     dev.add_argument("--images", type=int, choices=(1, 2), default=1, help="updatable images")
     dev.add_argument(
         "--primary",
@@ -160,15 +176,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_primary(paths: list[Path], images: int) -> list[bytes | None]:
+def _load_primary(paths: list[Path], images: int, check: Any) -> list[bytes | None]:
     if len(paths) > images:
         raise UsageError(f"{len(paths)} --primary images given for {images} image(s)")
     loaded: list[bytes | None] = []
-    for path in paths:
+    for index, path in enumerate(paths):
         try:
-            loaded.append(path.read_bytes())
+            data = path.read_bytes()
         except OSError as err:
             raise InputError(f"cannot read --primary {path}: {err.strerror or err}") from None
+        verdict = check.check(data, image_index=index, slot=0)
+        if not verdict.accepted:
+            raise InputError(
+                f"--primary {path} would not boot from the primary slot ({verdict.reason}); "
+                "preload a plaintext image signed with a --sign-key (mcuseal sign --clear "
+                "turns an encrypted one into one)"
+            )
+        loaded.append(data)
     return loaded
 
 
@@ -188,7 +212,7 @@ def _printer(as_json: bool) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcuseal.dfu.sim import SimConfig
+    from mcuseal.dfu.sim import McubootCheck, SimConfig
 
     config = SimConfig(
         images=args.images,
@@ -204,12 +228,18 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         netcore_b0n_addr=args.netcore_check,
     )
-    primary = _load_primary(args.primary, args.images)
+    check = McubootCheck.from_files(args.sign_key, args.enc_key, slot_size=args.slot_size)
+    primary = _load_primary(args.primary, args.images, check)
+    if not args.sign_key:
+        _log.warning(
+            "no --sign-key: the device accepts any image whose hash is intact, as a hash-only "
+            "MCUboot does"
+        )
     udp = args.udp
     if udp is None and args.ble is None:
         udp = ("127.0.0.1", DEFAULT_UDP_PORT)
     try:
-        asyncio.run(_serve(config, primary, udp, args.ble, args.name, _printer(args.json)))
+        asyncio.run(_serve(config, check, primary, udp, args.ble, args.name, _printer(args.json)))
     except KeyboardInterrupt:
         return 0
     return 0
@@ -217,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(
     config: Any,
+    check: Any,
     primary: list[bytes | None],
     udp: tuple[str, int] | None,
     ble: tuple[str, int] | None,
@@ -225,7 +256,7 @@ async def _serve(
 ) -> None:
     from mcuseal.dfu.sim import VirtualDevice
 
-    async with VirtualDevice(config, primary=primary, on_event=show) as device:
+    async with VirtualDevice(config, boot_check=check, primary=primary, on_event=show) as device:
         if udp is not None:
             await device.serve_udp(*udp)
         if ble is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from mcuseal.dfu.sim import BootVerdict
 
@@ -19,10 +19,12 @@ IMGTOOL = str(Path(sys.executable).with_name("imgtool"))
 
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A P-256 signing key and an X25519 device encryption key (private + public PEM)."""
+    """A P-256 signing key and a P-256 (ECIES-P256) device encryption key, as PEM files.
+
+    imgtool 2.5 only encrypts with the key type it signs with (EC with ECDSA)."""
     root = tmp_path_factory.mktemp("keys")
     sign = ec.generate_private_key(ec.SECP256R1())
-    enc = x25519.X25519PrivateKey.generate()
+    enc = ec.generate_private_key(ec.SECP256R1())
     paths = {
         "sign": root / "sign.pem",
         "sign_pub": root / "sign_pub.pem",
@@ -46,6 +48,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths["sign_pub"].write_bytes(sign.public_key().public_bytes(pem, spki))
     paths["enc"].write_bytes(enc.private_bytes(pem, pkcs8, none))
     paths["enc_pub"].write_bytes(enc.public_key().public_bytes(pem, spki))
+    for name in ("sign", "enc", "other"):
+        paths[name].chmod(0o600)
     return paths
 
 
@@ -118,3 +122,11 @@ class ImgtoolCheck:
 @pytest.fixture
 def imgtool_check(keys: dict[str, Path], tmp_path: Path) -> ImgtoolCheck:
     return ImgtoolCheck(keys["sign_pub"], tmp_path)
+
+
+@pytest.fixture(scope="session")
+def mcuboot_check(keys: dict[str, Path]) -> object:
+    """The device's real validator: mcuseal's image core with the test keys."""
+    from mcuseal.dfu.sim import McubootCheck
+
+    return McubootCheck.from_files([keys["sign_pub"]], keys["enc"])

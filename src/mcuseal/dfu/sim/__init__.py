@@ -8,6 +8,7 @@ hardware::
 
     from mcuseal.dfu.sim import SimConfig, VirtualDevice
 
+    check = McubootCheck.from_files([Path("root-ec-p256.pem")], Path("enc-x25519.pem"))
     async with VirtualDevice(SimConfig(latency_s=0.015), boot_check=check) as device:
         host, port = await device.serve_udp("127.0.0.1", 0)
         ...                       # any SMP client: smpclient, smpmgr, mcuseal dfu
@@ -23,12 +24,14 @@ from mcuseal.dfu.sim._mcuboot import (
     BootCheck,
     BootVerdict,
 )
+from mcuseal.dfu.sim._verify import McubootCheck
 
 __all__ = [
     "NRF5340_CPUNET_B0N_ADDRESS",
     "BootCheck",
     "BootVerdict",
     "Link",
+    "McubootCheck",
     "SimConfig",
     "SimEvent",
     "SlotInfo",

@@ -17,7 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcuseal.dfu import mcumgr, protocol, smpframe
-from mcuseal.dfu.package import load_image, load_path, load_zip, zephyr_version
+from mcuseal.dfu.package import (
+    find_in_build_dir,
+    load_image,
+    load_path,
+    load_zip,
+    zephyr_version,
+)
 from mcuseal.errors import DfuDeviceError, DfuTransportError, InputError
 from tests.dfu.fakes import fake_image, image_hash
 
@@ -117,13 +123,27 @@ def test_bad_zips_name_the_problem(manifest: Any, files: dict[str, bytes], messa
         load_zip(_zip(manifest, files), name="z")
 
 
-def test_build_directories_and_hex_are_refused_with_a_hint(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"dfu_application\.zip"):
+def test_hex_and_empty_build_directories_are_refused_with_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"no dfu_application\.zip"):
         load_path(tmp_path)
     hexfile = tmp_path / "zephyr.signed.hex"
     hexfile.write_text(":00000001FF\n")
     with pytest.raises(InputError, match=r"signed \.bin"):
         load_path(hexfile)
+
+
+def test_build_directory_lookup(tmp_path: Path) -> None:
+    app = fake_image(300)
+    (tmp_path / "blinky" / "zephyr").mkdir(parents=True)
+    (tmp_path / "domains.yaml").write_text("default: blinky\nbuild_dir: x\ndomains: []\n")
+    for name in ("zephyr.signed.bin", "zephyr.signed.encrypted.bin"):
+        (tmp_path / "blinky" / "zephyr" / name).write_bytes(app)
+    assert find_in_build_dir(tmp_path).name == "zephyr.signed.encrypted.bin"
+    assert [i.data for i in load_path(tmp_path)] == [app]
+    (tmp_path / "dfu_application.zip").write_bytes(
+        _zip({"files": [{"file": "a.bin"}]}, {"a.bin": app})
+    )
+    assert find_in_build_dir(tmp_path).name == "dfu_application.zip"
 
 
 @settings(max_examples=300, deadline=None)

@@ -111,10 +111,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "upload",
         parents=[shared],
         help="upload, test, reset and confirm (the whole DFU)",
-        description="Upload a signed image or a dfu_application.zip, then by default mark "
-        "it for test, reset, reconnect and confirm it once it runs.",
+        description="Upload a signed image, a dfu_application.zip or a build directory's "
+        "output, then by default mark it for test, reset, reconnect and confirm it once it "
+        "runs.",
     )
-    up.add_argument("file", type=Path, metavar="IMAGE|ZIP", help="signed image or dfu zip")
+    up.add_argument(
+        "file",
+        type=Path,
+        metavar="IMAGE|ZIP|BUILD_DIR",
+        help="signed image, dfu_application.zip, or a build directory holding either",
+    )
     up.add_argument(
         "--image", type=int, help="image number for a single image (1: nRF5340 net core)"
     )

@@ -198,10 +198,7 @@ def load_path(path: Path, *, image: int | None = None) -> list[DfuImage]:
     :raises InputError: unreadable file, or the checks of :func:`load_image`/:func:`load_zip`.
     """
     if path.is_dir():
-        raise InputError(
-            f"{path}: reading a build directory is not supported yet; pass "
-            "build/dfu_application.zip or build/<app>/zephyr/zephyr.signed.bin"
-        )
+        path = find_in_build_dir(path)
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -213,3 +210,40 @@ def load_path(path: Path, *, image: int | None = None) -> list[DfuImage]:
     if path.suffix.lower() == ".hex":
         raise InputError(f"{path}: Intel HEX is for flashing; upload the signed .bin instead")
     return [load_image(data, name=str(path), image=image or 0)]
+
+
+#: what a build produces for DFU, best first (an encrypted image over its plaintext twin)
+_BUILD_OUTPUTS: Final = ("zephyr.signed.encrypted.bin", "zephyr.signed.bin")
+
+
+def find_in_build_dir(build_dir: Path) -> Path:
+    """Pick the DFU payload of a Zephyr/NCS build directory.
+
+    ``dfu_application.zip`` when the build made one (NCS, all images); otherwise the
+    signed application image: ``zephyr/`` of a plain build, or ``<app>/zephyr/`` of a
+    sysbuild build (the ``default`` domain of ``domains.yaml``), encrypted if present.
+
+    :raises InputError: nothing uploadable there.
+    """
+    archive = build_dir / "dfu_application.zip"
+    if archive.is_file():
+        return archive
+    app_dirs = [build_dir / "zephyr"]
+    domains = build_dir / "domains.yaml"
+    if domains.is_file():
+        import yaml
+
+        try:
+            default = yaml.safe_load(domains.read_text(encoding="utf-8")).get("default")
+        except (OSError, ValueError, AttributeError, yaml.YAMLError):
+            default = None
+        if isinstance(default, str) and default:
+            app_dirs.insert(0, build_dir / default / "zephyr")
+    for app_dir in app_dirs:
+        for name in _BUILD_OUTPUTS:
+            if (app_dir / name).is_file():
+                return app_dir / name
+    raise InputError(
+        f"{build_dir}: no dfu_application.zip or zephyr.signed(.encrypted).bin in this build "
+        "directory; build with MCUboot enabled (SB_CONFIG_BOOTLOADER_MCUBOOT=y) or pass the file"
+    )

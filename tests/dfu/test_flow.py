@@ -139,3 +139,12 @@ async def test_upload_survives_link_faults(faults: dict[str, Any]) -> None:
         faults_seen = {e.kind for e in device.events} & {"disconnect", "reset", "drop"}
     assert running is not None and running.hash == new.hash
     assert faults_seen
+
+
+async def test_a_second_image_for_a_single_image_device_is_refused_up_front() -> None:
+    old = _image(3000, (1, 0, 0, 0))
+    app, net = _image(9000, (2, 0, 0, 0), 0), _image(5000, (2, 0, 0, 1), 1)
+    async with _device(primary=[old.data]) as (device, link):
+        with pytest.raises(DfuRejected, match="single image"):
+            await run_dfu(link, [app, net], _options())
+        assert device.secondary(0) is None

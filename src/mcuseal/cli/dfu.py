@@ -339,22 +339,17 @@ def _report(args: argparse.Namespace, obj: dict[str, Any], text: str) -> int:
 
 
 def _print_state(state: list[SlotState]) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, header_style="bold")
-    for column in ("image", "slot", "version", "flags", "hash"):
-        table.add_column(column)
+    # Plain lines, not a table: a table would cut the hash users copy into 'dfu test'.
+    console = _output.stdout()
+    if not state:
+        console.print("the device lists no images")
     for s in state:
-        # Device-supplied text is shown verbatim, never parsed as rich markup.
-        table.add_row(
-            str(s.image),
-            str(s.slot),
-            Text(s.version),
-            " ".join(s.flags) or "-",
-            s.hash.hex() if s.hash else "-",
+        flags = " ".join(s.flags) or "-"
+        console.print(
+            f"image {s.image} slot {s.slot}: {s.version} ({flags})\n"
+            f"  hash {s.hash.hex() if s.hash else '-'}",
+            markup=False,
         )
-    _output.stdout().print(table)
 
 
 def _upload(args: argparse.Namespace) -> int:
@@ -402,55 +397,71 @@ class _Display:
         self.quiet = bool(args.quiet)
         self.names = names
         self._progress: Any = None
+        self._live = False
         self._tasks: dict[int, Any] = {}
 
     def __enter__(self) -> _Display:
-        if not (self.json or self.quiet):
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=_output.stdout(),
-                transient=False,
-            )
-            self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
+        self._stop()
+
+    def _start(self) -> Any:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=_output.stdout(),
+        )
+        self._progress.start()
+        self._live = True
+        return self._progress
+
+    def _stop(self) -> None:
+        if self._live:
             self._progress.stop()
+            self._live = False
+
+    def _print(self, text: str) -> None:
+        console = self._progress.console if self._live else _output.stdout()
+        console.print(text, markup=False)
 
     def event(self, event: Event) -> None:
         if self.json:
             _output.print_json_event(event.to_json())
             return
-        if self._progress is None:
+        if self.quiet:
             return
         data = event.data
         if event.kind == "upload-start":
-            image = data["image"]
-            self._tasks[image] = self._progress.add_task(
-                f"image {image}", total=data["size"], completed=0
+            progress = self._progress if self._live else self._start()
+            self._tasks[data["image"]] = progress.add_task(
+                f"image {data['image']}", total=data["size"], completed=0
             )
-        elif event.kind == "progress" and data["image"] in self._tasks:
+        elif event.kind == "progress" and self._live and data["image"] in self._tasks:
             self._progress.update(self._tasks[data["image"]], completed=data["offset"])
         elif event.kind == "skip":
-            self._progress.console.print(
-                f"image {data['image']}: {data['reason']}, skipped", markup=False
+            self._print(f"image {data['image']}: {data['reason']}, skipped")
+        elif event.kind == "resync" and data.get("resumed"):
+            self._print(
+                f"image {data['image']}: resuming the device's upload at {data['offset']} B"
             )
         elif event.kind in ("resume", "mark", "reset", "reconnect", "confirm"):
-            self._progress.console.print(_describe(event), markup=False)
+            if event.kind in ("mark", "reset"):
+                # Uploads are over: end the live bars so later lines print below them.
+                self._stop()
+            self._print(_describe(event))
 
     def summary(self, report: dict[str, Any]) -> None:
         console = _output.stdout()

@@ -115,6 +115,14 @@ async def run_dfu(
     state = await mcumgr.read_state(link.session)
     on_event(Event("state", {"images": [s.to_json() for s in state]}))
 
+    numbered = [img.image for img in images if img.image > 0]
+    if numbered and state and not any(s.numbered for s in state):
+        raise DfuRejected(
+            f"the device manages a single image (its state list has no image numbers) but "
+            f"{images[-1].name} is image {numbered[0]}; update that core with a device built "
+            "for it (CONFIG_MCUMGR_GRP_IMG_UPDATABLE_IMAGE_NUMBER=2, NCS: "
+            "SB_CONFIG_MCUBOOT_NRF53_MULTI_IMAGE_UPDATE=y) or upload image 0 alone"
+        )
     todo: list[DfuImage] = []
     for img in images:
         running = _slot(state, img.image, 0)

@@ -8,7 +8,7 @@ one-line message, never a pydantic traceback.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from smp import image_management as smp_img
@@ -49,6 +49,8 @@ class SlotState:
     confirmed: bool = False
     active: bool = False
     permanent: bool = False
+    #: the device sent ``image`` (it does only with more than one updatable image)
+    numbered: bool = field(default=True, compare=False)
 
     @property
     def flags(self) -> list[str]:
@@ -60,6 +62,7 @@ class SlotState:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        del out["numbered"]
         out["hash"] = self.hash.hex() if self.hash is not None else None
         out["flags"] = self.flags
         return out
@@ -104,6 +107,7 @@ def _parse_states(body: dict[str, Any]) -> list[SlotState]:
                 slot=slot,
                 version=version,
                 hash=digest,
+                numbered="image" in entry,
                 **{
                     flag: entry.get(flag) is True
                     for flag in ("bootable", "pending", "confirmed", "active", "permanent")

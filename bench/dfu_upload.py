@@ -10,6 +10,12 @@ a datagram carries a whole frame, as BLE reassembly would).
 The model's ceiling for a window W and frame payload D is
 ``min(W * D / (L + T), D / T)``; each row reports the measured rate against it.
 
+``--link ble`` runs the same comparison over the device's BLE side instead: bumble
+virtual controllers on an in-process link, MTU 498, smpclient's ``SMPBumbleTransport``
+against mcuseal's bleak transport on the bumble backend.  bumble's pure-Python host
+and controller (27-byte LL packets) make that link CPU-bound, so only the ratio means
+something there, not the share of the ceiling.
+
 Run::
 
     .venv/bin/python bench/dfu_upload.py            # the default matrix
@@ -24,6 +30,7 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from smpclient import SMPClient
 from smpclient.transport.udp import SMPUDPTransport
@@ -103,8 +110,69 @@ async def run_mcuseal(config: SimConfig, image: bytes, window: int) -> tuple[flo
     return len(image) / result.elapsed_s, result.window
 
 
+async def _central(peripheral: Any) -> Any:
+    from bumble.controller import Controller
+    from bumble.device import Device
+    from bumble.hci import Address
+    from bumble.host import Host
+    from bumble.transport.common import AsyncPipeSink
+
+    controller = Controller("central", link=peripheral.link)
+    central = Device(
+        name="central",
+        address=Address("F0:F1:F2:F3:F4:F5"),
+        host=Host(controller_source=controller, controller_sink=AsyncPipeSink(controller)),
+    )
+    await central.power_on()
+    return central
+
+
+async def run_smpclient_ble(config: SimConfig, image: bytes) -> float:
+    from smpclient.transport.bumble import SMPBumbleTransport
+
+    async with VirtualDevice(config) as device:
+        peripheral = await device.serve_ble(name="bench")
+        central = await _central(peripheral)
+        connection = await central.connect(peripheral.address)
+        transport = SMPBumbleTransport(preferred_mtu=498)
+        await transport.use_connection(connection)
+        client = SMPClient(transport, str(peripheral.address), timeout_s=5.0)
+        await client._initialize()
+        start = time.perf_counter()
+        async for offset in client.upload(image):
+            last = offset
+        elapsed = time.perf_counter() - start
+        assert last == len(image)
+        await transport.disconnect()
+    return len(image) / elapsed
+
+
+async def run_mcuseal_ble(config: SimConfig, image: bytes, window: int) -> tuple[float, int]:
+    from mcuseal.dfu.transport.ble import BleTransport
+    from mcuseal.dfu.transport.hci import BumbleHost, bumble_client_class
+
+    async with VirtualDevice(config) as device:
+        peripheral = await device.serve_ble(name="bench")
+        host = BumbleHost.attached(await _central(peripheral))
+
+        async def connect() -> BleTransport:
+            transport = BleTransport(client_class=bumble_client_class(host), finder=host.find)
+            await transport.connect(str(peripheral.address), 5.0)
+            return transport
+
+        async with DeviceLink(connect) as link:
+            result = await upload(link, image, options=UploadOptions(window=window))
+    return len(image) / result.elapsed_s, result.window
+
+
 async def measure(
-    image: bytes, latency_ms: float, service_ms: float, buf_size: int, buf_count: int, window: int
+    image: bytes,
+    latency_ms: float,
+    service_ms: float,
+    buf_size: int,
+    buf_count: int,
+    window: int,
+    link: str = "udp",
 ) -> Row:
     config = SimConfig(
         buf_size=buf_size,
@@ -113,8 +181,12 @@ async def measure(
         service_time_s=service_ms / 1000,
         udp_mtu=buf_size + IPV4_UDP_OVERHEAD,
     )
-    theirs = await run_smpclient(config, image)
-    ours, used_window = await run_mcuseal(config, image, window)
+    if link == "ble":
+        theirs = await run_smpclient_ble(config, image)
+        ours, used_window = await run_mcuseal_ble(config, image, window)
+    else:
+        theirs = await run_smpclient(config, image)
+        ours, used_window = await run_mcuseal(config, image, window)
     payload = max_chunk_size(buf_size, {"off": 0x10000})
     top = ceiling(used_window, payload, latency_ms / 1000, service_ms / 1000)
     return Row(
@@ -140,6 +212,7 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--buf-size", type=int, default=2475)
     parser.add_argument("--buf-count", type=int, nargs="+", default=[4, 6])
     parser.add_argument("--window", type=int, default=8, help="mcuseal --window")
+    parser.add_argument("--link", choices=("udp", "ble"), default="udp")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     image = make_image(args.size)
@@ -147,7 +220,9 @@ async def main(argv: list[str]) -> int:
     for latency in args.latency_ms:
         for service in args.service_ms:
             for count in args.buf_count:
-                row = await measure(image, latency, service, args.buf_size, count, args.window)
+                row = await measure(
+                    image, latency, service, args.buf_size, count, args.window, args.link
+                )
                 rows.append(row)
                 if not args.json:
                     print(

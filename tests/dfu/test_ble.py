@@ -21,7 +21,7 @@ from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 
 from mcuseal.cli import main
-from mcuseal.dfu import smpframe
+from mcuseal.dfu import mcumgr, smpframe
 from mcuseal.dfu.flow import FlowOptions, run_dfu
 from mcuseal.dfu.link import DeviceLink
 from mcuseal.dfu.package import load_image
@@ -41,7 +41,7 @@ FLOW = FlowOptions(
 
 @asynccontextmanager
 async def _in_process(
-    config: SimConfig | None = None, *, mtu: int = 498, **kwargs: Any
+    config: SimConfig | None = None, *, mtu: int = 498, pair: bool = False, **kwargs: Any
 ) -> AsyncIterator[tuple[VirtualDevice, DeviceLink]]:
     """The device's BLE side and a central's bumble host on one in-process LocalLink."""
     kwargs.setdefault("boot_check", HashCheck())
@@ -60,6 +60,7 @@ async def _in_process(
             transport = BleTransport(
                 client_class=bumble_client_class(host, preferred_mtu=mtu),
                 finder=host.find,
+                pair=pair,
             )
             await transport.connect(str(peripheral.address), 5.0)
             return transport
@@ -93,6 +94,15 @@ async def test_disconnect_mid_upload_resumes_by_sha() -> None:
     assert running is not None and running.hash == new.hash
     assert report.uploaded[0].resumes >= 1
     assert resumed and resumed[0].detail["off"] > 0
+
+
+async def test_pairing_on_connect() -> None:
+    async with _in_process(pair=True) as (_, link):
+        assert await mcumgr.echo(link.session, "bonded") == "bonded"
+        transport = link.session.transport
+        assert isinstance(transport, BleTransport)
+        backend = transport._client._backend  # type: ignore[union-attr]
+        assert backend._connection.is_encrypted
 
 
 def test_cli_over_hci_tcp_by_name(

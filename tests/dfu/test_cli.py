@@ -151,3 +151,16 @@ def test_module_entry_point_help() -> None:
     )
     assert done.returncode == 0
     assert "--hci" in done.stdout and "upload" in done.stdout
+
+
+def test_udp_frames_stay_within_the_mtu(
+    sim_thread: StartSim, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The device truncates datagrams over its 600-byte MTU, as Zephyr's UDP transport
+    # does: the upload only completes if every frame fits in MTU - 28 bytes.
+    sim = sim_thread(SimConfig(udp_mtu=600))
+    image = _write(tmp_path, "app.bin", fake_image(20_000, version=(6, 0, 0, 0)))
+    args = ["dfu", "--udp", sim.udp, "--mtu", "600", *FAST, "--json"]
+    assert main([*args, "upload", "--upload-only", str(image)]) == 0
+    start = next(e for e in _events(capsys.readouterr().out) if e["event"] == "upload-start")
+    assert start["frame_size"] == 572

@@ -85,6 +85,12 @@ def _add_shared(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         help="seconds to wait for each answer (default 5)",
     )
     link.add_argument(
+        "--pair",
+        action="store_true",
+        default=default(False),
+        help="BLE: pair (bond) on connecting, for firmware that requires an encrypted link",
+    )
+    link.add_argument(
         "--connect-timeout",
         type=float,
         default=default(15.0),
@@ -247,13 +253,17 @@ def _make_link(args: argparse.Namespace) -> tuple[DeviceLink, Callable[[], Await
 
         bumble = hci.BumbleHost(args.hci)
         connector = hci.hci_connector(
-            bumble, name=args.name, address=args.address, timeout_s=args.connect_timeout
+            bumble,
+            name=args.name,
+            address=args.address,
+            timeout_s=args.connect_timeout,
+            pair=args.pair,
         )
         return DeviceLink(connector, timeout_s=args.timeout), bumble.close
     from mcuseal.dfu.transport import ble
 
     connector = ble.ble_connector(
-        name=args.name, address=args.address, timeout_s=args.connect_timeout
+        name=args.name, address=args.address, timeout_s=args.connect_timeout, pair=args.pair
     )
     return DeviceLink(connector, timeout_s=args.timeout), None
 

@@ -44,7 +44,8 @@ MAC_ADDRESS: Final = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
 #: ATT MTU 23 - 3: the write size before any MTU exchange
 MIN_WRITE_SIZE: Final = 20
 
-_PAIRING_HINT: Final = (
+#: what to do when the device wants an encrypted or authenticated link
+PAIRING_HINT: Final = (
     "the device requires an encrypted/authenticated link: Zephyr builds with CONFIG_BT_SMP "
     "default to CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW_AUTHEN, which needs MITM (passkey) "
     "pairing. Pair the device with your OS first (bluetoothctl pair, Windows Bluetooth "
@@ -57,7 +58,7 @@ def explain(err: BaseException, doing: str) -> DfuTransportError:
     """Turn a bleak/OS error into a one-line :class:`DfuTransportError`, naming pairing."""
     text = str(err) or type(err).__name__
     if any(word in text.lower() for word in _PAIRING_WORDS):
-        return DfuTransportError(f"{doing} failed ({text}); {_PAIRING_HINT}")
+        return DfuTransportError(f"{doing} failed ({text}); {PAIRING_HINT}")
     return DfuTransportError(f"{doing} failed: {text}")
 
 
@@ -88,6 +89,7 @@ class BleTransport:
     :param client_class: builds the ``BleakClient`` (inject a backend here).
     :param finder: resolves ``connect()``'s address (or the name given here) to a device.
     :param name: the advertised name to look for when ``connect()`` gets no address.
+    :param pair: pair (bond) on connecting, for firmware that requires an encrypted link.
     """
 
     _smp_server_transport_buffer_size: int | None = None
@@ -98,8 +100,10 @@ class BleTransport:
         client_class: ClientFactory = BleakClient,
         finder: DeviceFinder = find_device,
         name: str | None = None,
+        pair: bool = False,
     ) -> None:
         self._client_class = client_class
+        self._pair = pair
         self._finder = finder
         self._name = name
         self._client: BleakClient | None = None
@@ -122,6 +126,7 @@ class BleTransport:
             disconnected_callback=self._on_disconnect,
             services=[str(SMP_SERVICE_UUID)],
             timeout=timeout_s,
+            pair=self._pair,
         )
         try:
             await asyncio.wait_for(client.connect(), timeout_s)
@@ -266,6 +271,7 @@ def ble_connector(
     client_class: ClientFactory | None = None,
     finder: DeviceFinder | None = None,
     timeout_s: float = 10.0,
+    pair: bool = False,
 ) -> Connector:
     """Return a connector for the BLE device *name* or *address*.
 
@@ -277,7 +283,10 @@ def ble_connector(
 
     async def connect() -> BleTransport:
         transport = BleTransport(
-            client_class=client_class or BleakClient, finder=finder or find_device, name=name
+            client_class=client_class or BleakClient,
+            finder=finder or find_device,
+            name=name,
+            pair=pair,
         )
         await transport.connect(address or "", timeout_s)
         return transport

@@ -34,7 +34,7 @@ from bumble.transport import open_transport
 from smpclient.transport import SMP_SERVICE_UUID
 
 from mcuseal.dfu.link import Connector
-from mcuseal.dfu.transport.ble import BleTransport, ScanResult, explain
+from mcuseal.dfu.transport.ble import PAIRING_HINT, BleTransport, ScanResult, explain
 from mcuseal.errors import DfuTransportError
 
 _log = logging.getLogger(__name__)
@@ -282,7 +282,12 @@ class BumbleBleakClient(BaseBleakClient):
         peer = Peer(connection)
         self._peer = peer
         if pair:
-            await connection.pair()
+            try:
+                await connection.pair()
+            except Exception as err:
+                with contextlib.suppress(Exception):
+                    await connection.disconnect()
+                raise DfuTransportError(f"pairing failed ({err}); {PAIRING_HINT}") from None
         with contextlib.suppress(Exception):  # a peer may refuse; 23 still works
             await peer.request_mtu(self._preferred_mtu)
         await peer.discover_services()
@@ -389,6 +394,7 @@ def hci_connector(
     name: str | None = None,
     address: str | None = None,
     timeout_s: float = 10.0,
+    pair: bool = False,
 ) -> Connector:
     """Return a connector reaching *name*/*address* through the bumble *host*.
 
@@ -399,7 +405,7 @@ def hci_connector(
 
     async def connect() -> BleTransport:
         transport = BleTransport(
-            client_class=bumble_client_class(host), finder=host.find, name=name
+            client_class=bumble_client_class(host), finder=host.find, name=name, pair=pair
         )
         try:
             await transport.connect(address or "", timeout_s)

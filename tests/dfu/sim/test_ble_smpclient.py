@@ -21,6 +21,7 @@ from smpclient import SMPClient
 from smpclient.generics import success
 from smpclient.requests.image_management import ImageStatesRead, ImageStatesWrite
 from smpclient.requests.os_management import EchoWrite, ResetWrite
+from smpclient.transport import SMPTransportDisconnected
 from smpclient.transport.bumble import SMPBumbleTransport
 
 from mcuseal.dfu.sim import SimConfig, VirtualDevice, read_info
@@ -120,3 +121,76 @@ async def test_ble_dfu_test_reset_reconnect_confirm(
         await connection.disconnect()
         await device.reset()
         assert device.running(0) == info
+
+
+async def test_link_drop_mid_upload_then_resume_by_sha(make_image: MakeImage) -> None:
+    image = make_image("2.2.0", 30000).read_bytes()
+    async with VirtualDevice(SimConfig(disconnect_at=(12000,))) as device:
+        peripheral = await device.serve_ble(name="sim-drop")
+        central = await _central(peripheral)
+        connection = await central.connect(peripheral.address)
+        transport = SMPBumbleTransport(preferred_mtu=498)
+        await transport.use_connection(connection)
+        client = SMPClient(transport, "sim-drop", timeout_s=2.0)
+        await client._initialize()
+        seen: list[int] = []
+        with pytest.raises((SMPTransportDisconnected, TimeoutError)):
+            async for off in client.upload(image):
+                seen.append(off)
+        assert seen and seen[-1] < len(image)
+        for _ in range(100):
+            if peripheral.bumble.is_advertising:
+                break
+            await asyncio.sleep(0.05)
+        connection = await central.connect(peripheral.address)
+        transport = SMPBumbleTransport(preferred_mtu=498)
+        await transport.use_connection(connection)
+        client = SMPClient(transport, "sim-drop", timeout_s=2.0)
+        await client._initialize()
+        resumed = [off async for off in client.upload(image)]
+        # The first reply to the first chunk (with the same sha) is where it left off.
+        assert resumed[0] >= 12000 and resumed[-1] == len(image)
+        await transport.disconnect()
+        await connection.disconnect()
+    assert device.secondary(0) == read_info(image)
+    assert [e.detail["kind"] for e in device.events if e.kind == "fault"] == ["disconnect"]
+    assert any(e.kind == "upload-resume" for e in device.events)
+
+
+async def test_hci_tcp_accepts_a_new_host_after_the_first_leaves(make_image: MakeImage) -> None:
+    async with VirtualDevice(SimConfig()) as device:
+        peripheral, port = await device.serve_hci_tcp("127.0.0.1", 0, name="sim-tcp2")
+        address = str(peripheral.address).split("/")[0]
+        for attempt in range(2):
+            transport = SMPBumbleTransport(hci=f"tcp-client:127.0.0.1:{port}", preferred_mtu=498)
+            client = SMPClient(transport, address, timeout_s=5.0)
+            await client.connect(connect_timeout_s=10.0)
+            try:
+                echo = await client.request(EchoWrite(d=f"host {attempt}"))
+                assert success(echo) and echo.r == f"host {attempt}"
+            finally:
+                await client.disconnect()
+
+
+async def test_a_host_that_vanishes_frees_the_device_for_the_next(make_image: MakeImage) -> None:
+    from bumble.transport import open_transport
+
+    async with VirtualDevice(SimConfig()) as device:
+        peripheral, port = await device.serve_hci_tcp("127.0.0.1", 0, name="sim-gone")
+        transport = await open_transport(f"tcp-client:127.0.0.1:{port}")
+        host = Device.with_hci(
+            "gone", Address("F0:F1:F2:F3:F4:F7"), transport.source, transport.sink
+        )
+        await host.power_on()
+        await host.connect(peripheral.address)
+        await transport.close()  # unplugged: no LE disconnect from the host
+        address = str(peripheral.address).split("/")[0]
+        client = SMPClient(
+            SMPBumbleTransport(hci=f"tcp-client:127.0.0.1:{port}"), address, timeout_s=5.0
+        )
+        await client.connect(connect_timeout_s=10.0)
+        try:
+            echo = await client.request(EchoWrite(d="next"))
+            assert success(echo) and echo.r == "next"
+        finally:
+            await client.disconnect()

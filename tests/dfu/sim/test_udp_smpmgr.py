@@ -62,12 +62,13 @@ async def test_smpmgr_uploads_and_lists(make_image: MakeImage) -> None:
 
 
 async def test_smpmgr_upgrade_confirm_then_device_runs_it(
-    make_image: MakeImage, imgtool_check: Any
+    make_image: MakeImage, mcuboot_check: Any
 ) -> None:
+    # An encrypted image: the device's MCUboot model decrypts it with its private key.
     old = make_image("1.0.0", 5000).read_bytes()
-    new = make_image("1.5.0", 26000)
+    new = make_image("1.5.0", 26000, encrypt=True)
     config = SimConfig()
-    async with VirtualDevice(config, boot_check=imgtool_check, primary=[old]) as device:
+    async with VirtualDevice(config, boot_check=mcuboot_check, primary=[old]) as device:
         host = await serve_on_1337(device)
         code, out = await smpmgr(host, "upgrade", "--confirm", str(new))
         assert code == 0, out

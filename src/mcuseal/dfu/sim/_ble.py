@@ -24,17 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import socket
 from typing import TYPE_CHECKING, Any, Final
 
 from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
-from bumble.hci import Address, OwnAddressType
+from bumble.hci import Address, HCI_Disconnect_Command, HCI_ErrorCode, OwnAddressType
 from bumble.host import Host
 from bumble.link import LocalLink
-from bumble.transport.common import AsyncPipeSink
+from bumble.transport.common import AsyncPipeSink, StreamPacketSource
 
 from mcuseal.dfu.smpframe import HEADER_SIZE, SmpHeader
 
@@ -168,6 +167,9 @@ class BlePeripheral:
         if not self.bumble.is_advertising:
             await self.bumble.start_advertising(
                 own_address_type=OwnAddressType.RANDOM,
+                # 20 ms, the shortest legacy interval: reconnects after a reset are quick.
+                advertising_interval_min=20,
+                advertising_interval_max=20,
                 auto_restart=True,
                 advertising_data=data,
                 scan_response_data=scan,
@@ -242,35 +244,84 @@ class BlePeripheral:
             self.device.submit_taken(frame, link)
 
 
+class _HciClient(asyncio.Protocol):
+    """One host connected over TCP to the HCI controller (H4 packets both ways).
+
+    bumble's own ``tcp-server`` transport keeps one sink for every client, so a host
+    that reconnects right after another left can lose its events to the old client's
+    ``connection_lost``.  Here each TCP connection owns its wiring, and a host that goes
+    away without disconnecting is treated like an unplugged dongle: its LE links drop
+    (supervision timeout) so the device advertises again.
+    """
+
+    def __init__(self, controller: Controller, clients: set[_HciClient]) -> None:
+        self._controller = controller
+        self._clients = clients
+        self._transport: asyncio.Transport | None = None
+        self._source: StreamPacketSource | None = None
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._clients.add(self)
+        self._transport = transport  # type: ignore[assignment]  # a stream transport
+        self._source = StreamPacketSource()
+        self._source.set_packet_sink(self._controller)
+        # A new host starts from a fresh controller: links of the previous one are gone.
+        self._drop_links()
+        self._controller.host = self
+
+    def on_packet(self, packet: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(packet)
+
+    def data_received(self, data: bytes) -> None:
+        if self._source is not None:
+            self._source.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._clients.discard(self)
+        self._transport = None
+        if self._controller.host is not self:
+            return
+        self._controller.host = None
+        self._drop_links()
+
+    def _drop_links(self) -> None:
+        for connection in list(self._controller.le_connections.values()):
+            self._controller.on_hci_disconnect_command(
+                HCI_Disconnect_Command(
+                    connection_handle=connection.handle,
+                    reason=HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR,
+                )
+            )
+
+
 async def serve_hci_tcp(
     device: VirtualDevice, host: str, port: int, *, name: str
 ) -> tuple[BlePeripheral, int]:
     """Expose *device* over BLE with a virtual controller served as HCI over TCP."""
-    from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
-
     from mcuseal.errors import DfuTransportError
 
     peripheral = await device.serve_ble(name=name)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    controller = Controller(f"{name}-hci-tcp", link=peripheral.link)
+    loop = asyncio.get_running_loop()
+    clients: set[_HciClient] = set()
     try:
-        sock.bind((host, port))
+        server = await loop.create_server(lambda: _HciClient(controller, clients), host, port)
     except OSError as err:
-        sock.close()
         raise DfuTransportError(
             f"cannot serve HCI on tcp {host}:{port}: {err.strerror or err}; pick another port"
         ) from None
-    transport = await open_tcp_server_transport_with_socket(sock)
-    Controller(
-        f"{name}-hci-tcp",
-        host_source=transport.source,
-        host_sink=transport.sink,
-        link=peripheral.link,
-    )
-    bound = int(sock.getsockname()[1])
+    bound = int(server.sockets[0].getsockname()[1])
 
     async def close() -> None:
-        await transport.close()
+        server.close()
+        for client in list(clients):
+            client.close()
+        await server.wait_closed()
 
     device.add_closer(close)
     device._emit("listen", {"transport": "hci-tcp", "host": host, "port": bound, "name": name})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -130,3 +133,39 @@ def mcuboot_check(keys: dict[str, Path]) -> object:
     from mcuseal.dfu.sim import McubootCheck
 
     return McubootCheck.from_files([keys["sign_pub"]], keys["enc"])
+
+
+class SimProcess:
+    """``python -m mcuseal sim ... --json`` in a subprocess, read event by event."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.events: list[dict[str, Any]] = []
+
+    async def next_event(self, kind: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        while True:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout=timeout_s)
+            assert line, f"mcuseal sim exited before a {kind!r} event"
+            self.events.append(json.loads(line))
+            if self.events[-1]["event"] == kind:
+                return self.events[-1]
+
+
+@pytest.fixture
+async def run_sim() -> AsyncIterator[Callable[..., Awaitable[SimProcess]]]:
+    """Start ``mcuseal sim`` with extra arguments (``--json`` added); stopped at teardown."""
+    started: list[SimProcess] = []
+
+    async def start(*args: str) -> SimProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mcuseal", "sim", *args, "--json", stdout=asyncio.subprocess.PIPE
+        )
+        started.append(SimProcess(proc))
+        return started[-1]
+
+    yield start
+    for sim in started:
+        if sim.proc.returncode is None:
+            sim.proc.terminate()
+        await sim.proc.wait()

@@ -194,3 +194,18 @@ async def test_a_host_that_vanishes_frees_the_device_for_the_next(make_image: Ma
             assert success(echo) and echo.r == "next"
         finally:
             await client.disconnect()
+
+
+async def test_found_by_name_and_listed_as_smp_capable() -> None:
+    async with VirtualDevice(SimConfig()) as device:
+        _peripheral, port = await device.serve_hci_tcp("127.0.0.1", 0, name="mcuseal-sim")
+        hci = f"tcp-client:127.0.0.1:{port}"
+        found = await SMPBumbleTransport.scan(hci=hci, timeout_s=0.5)
+        assert [(r.name, r.has_smp_service) for r in found] == [("mcuseal-sim", True)]
+        client = SMPClient(SMPBumbleTransport(hci=hci), "mcuseal-sim", timeout_s=5.0)
+        await client.connect(connect_timeout_s=5.0)
+        try:
+            echo = await client.request(EchoWrite(d="by name"))
+            assert success(echo) and echo.r == "by name"
+        finally:
+            await client.disconnect()

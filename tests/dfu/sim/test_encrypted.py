@@ -4,9 +4,7 @@ and NCS's reset-vector check misroutes an encrypted application image."""
 from __future__ import annotations
 
 import asyncio
-import json
 import struct
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,52 +155,27 @@ def test_encrypted_primary_is_refused_by_the_cli(
     assert "would not boot from the primary slot" in err and len(err.splitlines()) == 1
 
 
-async def test_acceptance_command_form(make_image: MakeImage, keys: dict[str, Path]) -> None:
+async def test_acceptance_command_form(
+    make_image: MakeImage, keys: dict[str, Path], run_sim: Any
+) -> None:
     new = make_image("3.0.0", 12000, encrypt=True).read_bytes()
     info = read_info(new)
     assert info is not None
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mcuseal",
-        "sim",
-        "--udp",
-        "127.0.0.1:0",
-        "--sign-key",
-        str(keys["sign_pub"]),
-        "--enc-key",
-        str(keys["enc"]),
-        "--json",
-        stdout=asyncio.subprocess.PIPE,
+    sim = await run_sim(
+        "--udp", "127.0.0.1:0", "--sign-key", str(keys["sign_pub"]), "--enc-key", str(keys["enc"])
     )
-    assert proc.stdout is not None
-    events: list[dict[str, Any]] = []
-
-    async def next_event(kind: str) -> dict[str, Any]:
-        assert proc.stdout is not None
-        while True:
-            line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
-            assert line, f"mcuseal sim exited before {kind}"
-            events.append(json.loads(line))
-            if events[-1]["event"] == kind:
-                return events[-1]
-
+    port = (await sim.next_event("listen"))["port"]
+    client = await _client(port)
     try:
-        port = (await next_event("listen"))["port"]
-        client = await _client(port)
-        try:
-            assert [off async for off in client.upload(new)][-1] == len(new)
-            assert success(await client.request(ImageStatesWrite(hash=info.hash, confirm=True)))
-            assert success(await client.request(ResetWrite()))
-            running = await next_event("running")
-            assert running["image0"] == "3.0.0"
-        finally:
-            await client.disconnect()
+        assert [off async for off in client.upload(new)][-1] == len(new)
+        assert success(await client.request(ImageStatesWrite(hash=info.hash, confirm=True)))
+        assert success(await client.request(ResetWrite()))
+        running = await sim.next_event("running")
+        assert running["image0"] == "3.0.0"
     finally:
-        proc.terminate()
-        await proc.wait()
-    kinds = [e["event"] for e in events]
+        await client.disconnect()
+    kinds = [e["event"] for e in sim.events]
     assert kinds.index("upload-done") < kinds.index("reset") < kinds.index("verdict")
-    (verdict,) = [e for e in events if e["event"] == "verdict"]
+    (verdict,) = [e for e in sim.events if e["event"] == "verdict"]
     assert verdict["accepted"] is True and verdict["hash"] == info.hash.hex()
     assert "swap" in kinds

@@ -81,3 +81,18 @@ def test_reassembly_any_fragments_never_raise(fragments: list[bytes], buf_size: 
             device.release_buffer()  # as the work queue would once processed
     reassembly.drop()
     assert device._buffers_in_use == 0
+
+
+@given(st.text(min_size=1, max_size=60))
+def test_advertising_payloads_fit_legacy_advertising(name: str) -> None:
+    from bumble.core import AdvertisingData
+
+    from mcuseal.dfu.sim._ble import advertising_payloads
+
+    data, scan = advertising_payloads(name)
+    assert len(data) <= 31 and len(scan) <= 31
+    parsed = AdvertisingData.from_bytes(data)
+    shown = parsed.get(AdvertisingData.COMPLETE_LOCAL_NAME) or parsed.get(
+        AdvertisingData.SHORTENED_LOCAL_NAME
+    )
+    assert shown is not None

@@ -55,6 +55,37 @@ def _static_address() -> Address:
     )
 
 
+def advertising_payloads(name: str) -> tuple[bytes, bytes]:
+    """Advertising data and scan response for *name* (31 bytes each at most).
+
+    Zephyr's smp_svr advertises flags and the SMP service UUID and puts the name in the
+    scan response.  bumble's virtual controller hands scanners the advertising data in
+    place of the scan response, so the name must be in the advertising data itself to
+    be found by name: it goes first, then the SMP UUID and the flags as room allows;
+    the scan response carries the complete name as on a real device.
+    """
+    encoded = name.encode()
+    # Shorten on a character boundary: a scanner decodes the name as UTF-8.
+    short = encoded[:29].decode("utf-8", "ignore").encode()
+    if len(encoded) <= 29:
+        first = (AdvertisingData.COMPLETE_LOCAL_NAME, encoded)
+    else:
+        first = (AdvertisingData.SHORTENED_LOCAL_NAME, short)
+    items = [first]
+    used = 2 + len(first[1])
+    for extra in (
+        (
+            AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+            bytes(UUID(SMP_SERVICE_UUID)),
+        ),
+        (AdvertisingData.FLAGS, bytes([0x06])),  # LE general discoverable, no BR/EDR
+    ):
+        if used + 2 + len(extra[1]) <= 31:
+            items.append(extra)
+            used += 2 + len(extra[1])
+    return bytes(AdvertisingData(items)), bytes(AdvertisingData([first]))
+
+
 class _Reassembly:
     """Zephyr's single ``smp_reassembly`` context for the BLE transport."""
 
@@ -152,18 +183,7 @@ class BlePeripheral:
             await self.bumble.power_off()
 
     async def _advertise(self) -> None:
-        data = bytes(
-            AdvertisingData(
-                [
-                    (AdvertisingData.FLAGS, bytes([0x06])),
-                    (
-                        AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
-                        bytes(UUID(SMP_SERVICE_UUID)),
-                    ),
-                ]
-            )
-        )
-        scan = bytes(AdvertisingData([(AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())]))
+        data, scan = advertising_payloads(self.name)
         if not self.bumble.is_advertising:
             await self.bumble.start_advertising(
                 own_address_type=OwnAddressType.RANDOM,

@@ -222,3 +222,22 @@ def test_any_request_body_gets_one_wellformed_answer(
     reply_header, reply = decode_frame(response)
     assert reply_header.sequence == 3
     assert isinstance(reply, dict)
+
+
+def test_erase_clears_an_unmarked_upload_and_its_session(make_image: MakeImage) -> None:
+    image = make_image("1.0.3", 4000).read_bytes()
+    server = new_server()
+    upload(server, image)
+    assert server.pairs[0].secondary is not None
+    half = request(
+        server, 1, 1, {"off": 0, "data": image[:1000], "len": len(image), "sha": b"\x07" * 32}
+    )
+    assert half == {"off": 1000}
+    assert request(server, 1, 1, {"off": 1000, "data": image[1000:2000]}) == {"off": 2000}
+    assert request(server, 1, 5, {}) == {}
+    assert server.pairs[0].secondary is None
+    # The session went with the slot: the same sha starts again from 0, not 2000.
+    again = request(
+        server, 1, 1, {"off": 0, "data": image[:1000], "len": len(image), "sha": b"\x07" * 32}
+    )
+    assert again == {"off": 1000}

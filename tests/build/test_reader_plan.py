@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcuseal.build.plan import UpgradeMode, find_topdir, make_plan
+from mcuseal.build.preflight import run_preflight
 from mcuseal.build.reader import Flavour, read_build
 from mcuseal.errors import BuildError
 
@@ -173,7 +174,23 @@ def test_missing_optional_files_fall_back_to_sdk_defaults(sample: Sample) -> Non
     assert plan.app.align == 4
     assert any("align uses the SDK default 4" in n for n in plan.notes)
     net = plan.netcore
-    assert net is not None and net.load_address == 0x1008800  # PM_CPUNET_APP_ADDRESS
+    # The network core's addresses live only in pm_CPUNET.config (pm.config is per domain).
+    assert net is not None and net.load_address is None
+    assert plan.netcore_update and not plan.b0n_present
+
+
+def test_real_partition_manager_files(sample: Sample) -> None:
+    """pm.config as partition_manager_output.py writes it: bare words, no final newline."""
+    root = sample(SAMPLE_C)
+    text = (root / "pm.config").read_text()
+    assert "PM_MCUBOOT_NAME=mcuboot\n" in text and "PM_0_LABEL=MCUBOOT" in text
+    assert not text.endswith("\n") and "PM_CPUNET_" not in text
+    plan = make_plan(read_build(root))
+    assert plan.app.slot_size == 0x78000 and plan.app.header_size == 0x200
+    # b0n is known from pm_CPUNET.config's PM_B0N_ADDRESS, the net load address from PM_APP_ADDRESS.
+    assert plan.b0n_present
+    assert plan.netcore is not None and plan.netcore.load_address == 0x1008800
+    assert not run_preflight(plan).ok
 
 
 def test_explicit_keys_win(sample: Sample, tmp_path: Path) -> None:

@@ -392,13 +392,24 @@ def make_plan(
         nrf5340=nrf5340,
         netcore_update=netcore_update,
         nsib_upgradable_mcuboot=nsib,
-        b0n_present=pm is not None and "PM_CPUNET_B0N_ADDRESS" in pm,
+        b0n_present=_b0n_present(build),
         secondary_external=secondary_external,
         dfu_zip=dfu_zip,
         merged_hex=merged,
         topdir=topdir,
         notes=tuple(notes),
     )
+
+
+def _b0n_present(build: BuildInfo) -> bool:
+    """Is there a network-core b0n (MCUboot's ``PM_CPUNET_B0N_ADDRESS``)?
+
+    pm_config.h carries it with the domain prefix; the files a build keeps are per domain:
+    ``PM_B0N_ADDRESS`` in pm_CPUNET.config.
+    """
+    if build.pm_cpunet is not None and "PM_B0N_ADDRESS" in build.pm_cpunet:
+        return True
+    return build.pm is not None and "PM_CPUNET_B0N_ADDRESS" in build.pm
 
 
 def _first_existing(*paths: Path) -> Path | None:

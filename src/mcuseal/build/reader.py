@@ -174,9 +174,9 @@ def _read_sysbuild(root: Path, sb: DotConfig) -> BuildInfo:
     )
     pm = pm_cpunet = None
     if sb.is_set("SB_CONFIG_PARTITION_MANAGER"):
-        pm = DotConfig.load_file(root / "pm.config")
+        pm = DotConfig.load_file(root / "pm.config", pm=True)
         if (root / "pm_CPUNET.config").is_file():
-            pm_cpunet = DotConfig.load_file(root / "pm_CPUNET.config")
+            pm_cpunet = DotConfig.load_file(root / "pm_CPUNET.config", pm=True)
     app = images[app_name]
     return BuildInfo(
         build_dir=root,
@@ -218,7 +218,7 @@ def _read_child_image(root: Path, app_config: DotConfig) -> BuildInfo:
             netcore = candidate
             break
     pm_cpunet = (
-        DotConfig.load_file(root / "pm_CPUNET.config")
+        DotConfig.load_file(root / "pm_CPUNET.config", pm=True)
         if (root / "pm_CPUNET.config").is_file()
         else None
     )
@@ -228,7 +228,7 @@ def _read_child_image(root: Path, app_config: DotConfig) -> BuildInfo:
         app=app,
         mcuboot=mcuboot,
         netcore=netcore,
-        pm=DotConfig.load_file(root / "pm.config"),
+        pm=DotConfig.load_file(root / "pm.config", pm=True),
         pm_cpunet=pm_cpunet,
         version=_read_version(root / "zephyr"),
         cmake_cache=_read_cmake_cache(root / "CMakeCache.txt"),

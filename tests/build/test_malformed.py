@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
+import signal
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -140,6 +145,14 @@ CASES: list[tuple[str, str, Callable[[Path], object], list[str], int, str]] = [
         2,
         "does not exist",
     ),
+    (
+        "an output name taken by a directory",
+        SAMPLE_A2,
+        lambda r: (r / "zephyr" / "merged.factory.hex").mkdir(),
+        [],
+        2,
+        "a directory has that name",
+    ),
 ]
 
 
@@ -215,3 +228,45 @@ def test_manifest_parser_takes_any_json(doc: object) -> None:
     except BuildError:
         return
     assert isinstance(manifest["files"], list)
+
+
+def _limit_file_size() -> None:
+    # The kernel refuses writes past RLIMIT_FSIZE (EFBIG) even for root: a real write
+    # failure half-way through the outputs (merged.factory.hex is the largest).
+    resource.setrlimit(resource.RLIMIT_FSIZE, (18000, 18000))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_a_failed_write_leaves_the_build_dir_untouched(sample: Sample) -> None:
+    root = sample(SAMPLE_A2)
+    before = snapshot(root)
+    argv = ["seal", "-d", str(root), "--encrypt", "--allow-dev-keys"]
+    done = subprocess.run(
+        [sys.executable, "-m", "mcuseal", *argv],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot write" in errors[0] and "merged.factory.hex" in errors[0]
+    assert "nothing was written" in errors[0] and "Traceback" not in done.stderr
+    assert snapshot(root) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_read_only_build_dir(sample: Sample, capsys: pytest.CaptureFixture[str]) -> None:
+    root = sample(SAMPLE_B)
+    before = snapshot(root)
+    dirs = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    for d in dirs:
+        d.chmod(0o555)
+    try:
+        assert main(["seal", "-d", str(root), "--encrypt", "--allow-dev-keys"]) == 2
+    finally:
+        for d in dirs:
+            d.chmod(0o755)
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "make the build directory writable" in errors[0]
+    assert snapshot(root) == before

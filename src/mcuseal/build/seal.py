@@ -8,6 +8,7 @@ byte-identical.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcuseal._io import atomic_write
+from mcuseal._io import atomic_writer
 from mcuseal.build import dfuzip
 from mcuseal.build._extra import apply_imgtool_args
 from mcuseal.build._samplekeys import SAMPLE_KEY_FINGERPRINTS
@@ -257,11 +258,7 @@ def seal(
     elif plan.flavour.is_ncs:
         pending.notes.append("no dfu_application.zip in the build: nothing to rewrite")
 
-    outputs = []
-    for path, data, role in pending.writes:
-        replaced = path.exists()
-        atomic_write(path, data)
-        outputs.append(Output(path=path, role=role, replaced=replaced))
+    outputs = _write_all(pending.writes)
     for sdk_file in (app.sdk_signed_bin,):
         if sdk_file is not None:
             pending.kept.append((sdk_file, "SDK output, unchanged"))
@@ -274,6 +271,32 @@ def seal(
         notes=tuple(pending.notes),
         dev_keys=tuple(dev_keys),
     )
+
+
+def _write_all(writes: list[tuple[Path, bytes, str]]) -> list[Output]:
+    """Write every output or none: all temporaries first, then the renames.
+
+    An unwritable build directory (read-only, full disk) fails while the temporaries are
+    made, so the build directory is left as it was.
+    """
+    for path, _, _ in writes:
+        if path.is_dir():
+            raise BuildError(f"cannot write {path}: a directory has that name; remove it")
+    outputs = [Output(path=path, role=role, replaced=path.exists()) for path, _, role in writes]
+    current = writes[0][0] if writes else None
+    try:
+        with contextlib.ExitStack() as stack:
+            for path, data, _ in writes:
+                current = path
+                out = stack.enter_context(atomic_writer(path))
+                out.write(data)
+                out.flush()  # a full disk or a size limit shows here, naming this file
+    except OSError as err:
+        raise BuildError(
+            f"cannot write {current}: {err.strerror or err}; nothing was written, make the "
+            "build directory writable and run again"
+        ) from None
+    return outputs
 
 
 def _netcore(

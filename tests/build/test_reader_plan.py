@@ -166,6 +166,43 @@ def test_domains_yaml_is_optional(sample: Sample) -> None:
     assert build.app.name == "peripheral_lbs" and build.netcore is not None
 
 
+def _add_domain(root: Path, name: str, config: str | None, *, first: bool = False) -> None:
+    import yaml
+
+    doc = yaml.safe_load((root / "domains.yaml").read_text())
+    if config is not None:
+        (root / name / "zephyr").mkdir(parents=True)
+        (root / name / "zephyr" / ".config").write_text(config)
+    entry = {"name": name, "build_dir": str(root / name)}
+    doc["domains"].insert(0 if first else len(doc["domains"]), entry)
+    (root / "domains.yaml").write_text(yaml.safe_dump(doc))
+
+
+def test_extra_and_absent_images_in_domains_yaml(sample: Sample) -> None:
+    root = sample(SAMPLE_B)
+    _add_domain(root, "unrelated", "CONFIG_SOC_NRF5340_CPUAPP=y\nCONFIG_BOOTLOADER_MCUBOOT=y\n")
+    _add_domain(root, "not_built", None)
+    plan = make_plan(read_build(root))
+    assert [i.name for i in plan.images] == ["peripheral_lbs", "ipc_radio"]
+    assert any("'not_built'" in n and "ignored" in n for n in plan.notes)
+
+
+def test_the_netcore_image_is_the_one_ncs_signs(sample: Sample) -> None:
+    root = sample(SAMPLE_B)
+    net_config = "CONFIG_SOC_NRF5340_CPUNET=y\nCONFIG_SOC_NRF5340_CPUNET_QKAA=y\n"
+    _add_domain(root, "aaa_radio_test", net_config, first=True)
+
+    def netcore_name() -> str | None:
+        net = read_build(root).netcore
+        return net.name if net is not None else None
+
+    # signed_by_mcuboot_and_b0_ipc_radio.bin tells which one NCS signed ...
+    assert netcore_name() == "ipc_radio"
+    # ... and SB_CONFIG_NETCORE_IMAGE_NAME says it outright.
+    set_config(root / "zephyr" / ".config", SB_CONFIG_NETCORE_IMAGE_NAME="aaa_radio_test")
+    assert netcore_name() == "aaa_radio_test"
+
+
 def test_missing_optional_files_fall_back_to_sdk_defaults(sample: Sample) -> None:
     root = sample(SAMPLE_B)
     (root / "peripheral_lbs" / "zephyr" / "zephyr.dts").unlink()

@@ -155,20 +155,21 @@ def _read_sysbuild(root: Path, sb: DotConfig) -> BuildInfo:
             alt = root / name
             if (alt / "zephyr" / ".config").is_file():
                 path = alt
-            else:
+            elif name in (default, "mcuboot"):
                 raise BuildError(
                     f"image {name!r} listed in {root}/domains.yaml has no zephyr/.config; "
                     "the build is incomplete, rebuild it"
                 )
+            else:
+                # An image mcuseal neither signs nor checks need not be there.
+                notes.append(f"image {name!r} in domains.yaml has no zephyr/.config; ignored")
+                continue
         images[name] = _image(name, path)
     app_name = default or _guess_app(root, images)
     if app_name not in images:
         raise BuildError(f"{root}/domains.yaml names default image {app_name!r} that was not built")
     mcuboot = images.get("mcuboot")
-    netcore = next(
-        (img for n, img in images.items() if n not in _NOT_APPLICATION and img.is_nrf5340_netcore),
-        None,
-    )
+    netcore = _pick_netcore(root, sb, images)
     flavour = (
         Flavour.NCS_SYSBUILD if "SB_CONFIG_PARTITION_MANAGER" in sb else Flavour.ZEPHYR_SYSBUILD
     )
@@ -192,6 +193,18 @@ def _read_sysbuild(root: Path, sb: DotConfig) -> BuildInfo:
         mcuboot_cmake_cache=_read_cmake_cache(mcuboot.path / "CMakeCache.txt") if mcuboot else {},
         notes=tuple(notes),
     )
+
+
+def _pick_netcore(root: Path, sb: DotConfig, images: dict[str, ImageBuild]) -> ImageBuild | None:
+    """The network-core image NCS signs: SB_CONFIG_NETCORE_IMAGE_NAME, else the one with a
+    ``signed_by_mcuboot_and_b0_<name>.bin``, else the only (first) nRF5340 net-core image."""
+    candidates = [
+        img for n, img in images.items() if n not in _NOT_APPLICATION and img.is_nrf5340_netcore
+    ]
+    named = sb.string("SB_CONFIG_NETCORE_IMAGE_NAME")
+    signed = [c for c in candidates if (root / f"signed_by_mcuboot_and_b0_{c.name}.bin").is_file()]
+    by_name = [c for c in candidates if c.name == named]
+    return next(iter(by_name or signed or candidates), None)
 
 
 def _read_child_image(root: Path, app_config: DotConfig) -> BuildInfo:

@@ -170,6 +170,36 @@ def test_sysbuild_nrf5340_outputs_zip_and_untouched_sdk_files(
         )
 
 
+def test_zip_with_extra_files_keys_and_no_modtime(
+    sample: Sample, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = sample(SAMPLE_B)
+    zpath = root / "dfu_application.zip"
+    with zipfile.ZipFile(zpath) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(members.pop("manifest.json"))
+    # Keys in another order, a key generate_zip.py never writes, entries without modtime.
+    reordered = {"name": manifest["name"], "files": manifest["files"], "x-vendor": {"a": [1]}}
+    reordered |= {"format-version": manifest["format-version"], "time": manifest["time"]}
+    for entry in reordered["files"]:
+        del entry["modtime"]
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("README.txt", "release notes")
+        for name, data in members.items():
+            zf.writestr(name, data)
+        zf.writestr("manifest.json", json.dumps(reordered))
+    (root / "dfu_application.zip_manifest.json").write_text(json.dumps(reordered, indent=4))
+    assert seal(root) == 0
+    capsys.readouterr()
+    new = json.loads((root / "dfu_application.zip_manifest.json").read_text())
+    assert list(new) == list(reordered) and new["x-vendor"] == {"a": [1]}
+    assert all("modtime" not in e for e in new["files"])
+    assert new["files"][1] == reordered["files"][1]
+    with zipfile.ZipFile(zpath) as zf:
+        assert zf.read("README.txt") == b"release notes"
+        assert json.loads(zf.read("manifest.json")) == new
+
+
 def test_ncs_v1_zip_keeps_format_version_0_and_writes_merged_factory(
     sample: Sample, capsys: pytest.CaptureFixture[str]
 ) -> None:

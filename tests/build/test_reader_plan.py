@@ -345,3 +345,22 @@ def test_external_secondary_from_partitions_yml(sample: Sample) -> None:
     assert make_plan(read_build(root)).secondary_external is True
     (root / "partitions.yml").write_text("[broken\n")
     assert make_plan(read_build(root)).secondary_external is None
+
+
+def test_nrf54l_hash_options_follow_image_signing_cmake(sample: Sample) -> None:
+    root = sample(SAMPLE_E)
+    config = root / "mcuboot_with_encryption" / "zephyr" / ".config"
+    plan = make_plan(read_build(root))
+    assert (plan.app.sha, plan.app.pure, plan.app.hmac_sha) == (512, False, 512)
+    # Pure Ed25519: --pure alone, never with --sha (imgtool refuses the pair).
+    set_config(config, CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_PURE=True)
+    plan = make_plan(read_build(root))
+    assert (plan.app.sha, plan.app.pure) == (None, True)
+    assert "--sha" not in plan.app.imgtool_args()
+    # NCS before CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512: nRF54L + Ed25519 meant --sha 512.
+    set_config(
+        config,
+        CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_PURE=None,
+        CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512=None,
+    )
+    assert make_plan(read_build(root)).app.sha == 512

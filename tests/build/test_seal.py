@@ -23,6 +23,7 @@ from .conftest import (
     SAMPLE_C,
     SAMPLE_D,
     SAMPLE_E,
+    set_config,
     snapshot,
 )
 
@@ -290,7 +291,6 @@ def test_extra_imgtool_args_after_double_dash(
 def test_header_load_address_routing_signs_with_rom_fixed(
     sample: Sample, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from .conftest import set_config
 
     root = sample(SAMPLE_C)
     set_config(root / "mcuboot/zephyr/.config", CONFIG_MCUBOOT_CHECK_HEADER_LOAD_ADDRESS=True)
@@ -303,8 +303,6 @@ def test_header_load_address_routing_signs_with_rom_fixed(
 
 def test_tfm_merged_hex_is_the_input(sample: Sample, capsys: pytest.CaptureFixture[str]) -> None:
     from mcuseal.image.hexfile import dump_hex
-
-    from .conftest import set_config
 
     root = sample(SAMPLE_E)
     app = root / "mcuboot_with_encryption" / "zephyr"
@@ -320,7 +318,6 @@ def test_tfm_merged_hex_is_the_input(sample: Sample, capsys: pytest.CaptureFixtu
 def test_uuid_routing_signs_with_vid_and_cid(
     sample: Sample, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from .conftest import set_config
 
     root = sample(SAMPLE_C)
     set_config(root / "mcuboot/zephyr/.config", CONFIG_MCUBOOT_UUID_CID=True)
@@ -336,3 +333,18 @@ def test_uuid_routing_signs_with_vid_and_cid(
         (root / "peripheral_lbs/zephyr/zephyr.signed.encrypted.bin").read_bytes()
     )
     assert {0x74, 0x75} <= {t.type for t in parsed.protected_tlvs}  # UUID_VID, UUID_CID
+
+
+def test_pure_ed25519_is_a_clean_refusal(
+    sample: Sample, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # USES_SHA512 stays set beside PURE (the SDK then passes --pure alone); the image core
+    # refuses a pure signature over ciphertext: one line, exit 2, nothing written.
+    root = sample(SAMPLE_E)
+    config = root / "mcuboot_with_encryption" / "zephyr" / ".config"
+    set_config(config, CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_PURE=True)
+    before = snapshot(root)
+    assert seal(root) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--pure cannot be combined with -E" in errors[0]
+    assert snapshot(root) == before

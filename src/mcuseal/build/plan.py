@@ -581,8 +581,20 @@ def _app_plan(build: BuildInfo, mcuboot: McubootConfig, notes: list[str]) -> Ima
         }
         sdk_bin, sdk_hex = zdir / f"{kernel}.signed.bin", zdir / f"{kernel}.signed.hex"
 
-    sha = 512 if cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512") else None
+    # image_signing.cmake: --pure wins over --sha 512 (imgtool refuses both); before
+    # CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512 existed, nRF54L + Ed25519 meant --sha 512.
     pure = cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_PURE")
+    nrf54l_ed25519 = (
+        flavour.is_ncs
+        and (cfg.is_set("CONFIG_SOC_SERIES_NRF54L") or cfg.is_set("CONFIG_SOC_SERIES_NRF54LX"))
+        and cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_ED25519")
+    )
+    sha = None
+    if not pure and (
+        cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512")
+        or ("CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512" not in cfg and nrf54l_ed25519)
+    ):
+        sha = 512
     counter = (
         cfg.integer("CONFIG_MCUBOOT_HW_DOWNGRADE_PREVENTION_COUNTER_VALUE")
         if cfg.is_set("CONFIG_MCUBOOT_HARDWARE_DOWNGRADE_PREVENTION")
@@ -590,14 +602,8 @@ def _app_plan(build: BuildInfo, mcuboot: McubootConfig, notes: list[str]) -> Ima
     )
     # What the SDK signs with; the preflight compares it with MCUboot's AES size.
     keylen = 256 if cfg.is_set("CONFIG_MCUBOOT_ENCRYPTION_ALG_AES_256") else 128
-    hmac = None
-    if (
-        flavour.is_ncs
-        and (cfg.is_set("CONFIG_SOC_SERIES_NRF54L") or cfg.is_set("CONFIG_SOC_SERIES_NRF54LX"))
-        and cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_ED25519")
-    ):
-        # image_signing.cmake: "Only NRF54L gets the HMAC-SHA512".
-        hmac = 512
+    # image_signing.cmake: "Only NRF54L gets the HMAC-SHA512".
+    hmac = 512 if nrf54l_ed25519 else None
     vid = cid = None
     if cfg.is_set("CONFIG_MCUBOOT_IMGTOOL_UUID_VID"):
         vid = cfg.string("CONFIG_MCUBOOT_IMGTOOL_UUID_VID_NAME")

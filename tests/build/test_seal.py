@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -122,6 +124,16 @@ def test_factory_image_is_clear_and_verifies_in_the_primary_slot(
     _, image = load_hex(app / factory_rel)
     report = verify_image(image, trusted_keys=[load_public_key(KEYS / sign_key)], slot="primary")
     assert report.accepted and report.encryption is EncryptionState.CLEAR
+    # The peer's own check of the (plaintext) factory image.
+    as_bin = root.parent / "factory.bin"
+    as_bin.write_bytes(image)
+    verify = ["verify", "-k", str(KEYS / sign_key), str(as_bin)]
+    imgtool = subprocess.run(
+        [sys.executable, "-c", "from imgtool.main import imgtool; imgtool()", *verify],
+        capture_output=True,
+        text=True,
+    )
+    assert imgtool.returncode == 0 and "correctly validated" in imgtool.stdout, imgtool.stderr
     parsed = ParsedImage.loads(image)
     data = (app / input_rel).read_bytes()
     if name == SAMPLE_D:

@@ -364,3 +364,30 @@ def test_nrf54l_hash_options_follow_image_signing_cmake(sample: Sample) -> None:
         CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512=None,
     )
     assert make_plan(read_build(root)).app.sha == 512
+
+
+@pytest.mark.parametrize("name", [SAMPLE_A, SAMPLE_B, SAMPLE_D, SAMPLE_E])
+def test_windows_line_endings_give_the_same_plan(sample: Sample, name: str) -> None:
+    root = sample(name)
+    plain = make_plan(read_build(root)).to_json()
+    for path in [*root.rglob("*.config"), *root.rglob("*.yaml"), *root.rglob("*.dts")]:
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert make_plan(read_build(root)).to_json() == plain
+
+
+def test_quoted_values_with_spaces(sample: Sample, workspace: Path) -> None:
+    import shutil
+
+    root = sample(SAMPLE_B)
+    keys = workspace / "my keys"
+    keys.mkdir()
+    shutil.copy(workspace / "mcuseal/samples/keys/sample-enc-ec256-priv.pem", keys / "enc key.pem")
+    set_config(root / "zephyr/.config", SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE="my keys/enc key.pem")
+    set_config(
+        root / "peripheral_lbs/zephyr/.config",
+        CONFIG_MCUBOOT_EXTRA_IMGTOOL_ARGS='--vid "acme corp" --pad-sig',
+    )
+    plan = make_plan(read_build(root))
+    assert plan.encryption_key is not None
+    assert plan.encryption_key.path == workspace / "my keys" / "enc key.pem"
+    assert plan.app.extra_args == ("--vid", "acme corp", "--pad-sig")

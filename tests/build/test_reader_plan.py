@@ -391,3 +391,31 @@ def test_quoted_values_with_spaces(sample: Sample, workspace: Path) -> None:
     assert plan.encryption_key is not None
     assert plan.encryption_key.path == workspace / "my keys" / "enc key.pem"
     assert plan.app.extra_args == ("--vid", "acme corp", "--pad-sig")
+
+
+def test_relative_keys_resolve_in_the_application_config_dir_first(
+    sample: Sample, workspace: Path, tmp_path: Path
+) -> None:
+    # Zephyr's cmake/mcuboot.cmake and NCS's newer sysbuild signing try
+    # APPLICATION_CONFIG_DIR (if the file is there) before the west top directory.
+    import shutil
+
+    root = sample(SAMPLE_D)
+    app_dir = tmp_path / "app"
+    (app_dir / "keys").mkdir(parents=True)
+    enc = workspace / "mcuseal/samples/keys/sample-enc-ec256-priv.pem"
+    shutil.copy(enc, app_dir / "keys" / "enc.pem")
+    (root / "hello_world" / "CMakeCache.txt").write_text(
+        f"APPLICATION_CONFIG_DIR:INTERNAL={app_dir}\n"
+    )
+    set_config(root / "zephyr" / ".config", SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE="keys/enc.pem")
+    plan = make_plan(read_build(root))
+    assert plan.encryption_key is not None
+    assert plan.encryption_key.path == app_dir / "keys" / "enc.pem"
+    # Not there: the west top directory, as before.
+    set_config(
+        root / "zephyr" / ".config",
+        SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE="mcuseal/samples/keys/sample-enc-ec256-priv.pem",
+    )
+    plan = make_plan(read_build(root))
+    assert plan.encryption_key is not None and plan.encryption_key.path == enc

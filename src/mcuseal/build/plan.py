@@ -738,16 +738,17 @@ def _encryption_key_candidates(
     app = build.app.config
     mb = build.mcuboot.config if build.mcuboot else DotConfig()
     base = _mcuboot_conf_dirs(build, topdir)
+    app_dirs = _app_conf_dirs(build, topdir)
     entries: list[tuple[str, str | None, list[Path | None]]] = [
         (
             "SB_CONFIG_MCUSEAL_ENCRYPTION_KEY_FILE",
             sb.string("SB_CONFIG_MCUSEAL_ENCRYPTION_KEY_FILE"),
-            [topdir],
+            app_dirs,
         ),
         (
             "CONFIG_MCUSEAL_ENCRYPTION_KEY_FILE",
             app.string("CONFIG_MCUSEAL_ENCRYPTION_KEY_FILE"),
-            [topdir],
+            app_dirs,
         ),
     ]
     if sb.is_set("SB_CONFIG_BOOT_ENCRYPTION"):
@@ -755,14 +756,14 @@ def _encryption_key_candidates(
             (
                 "SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE",
                 sb.string("SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE"),
-                [topdir],
+                app_dirs,
             )
         )
     entries += [
         (
             "CONFIG_MCUBOOT_ENCRYPTION_KEY_FILE",
             app.string("CONFIG_MCUBOOT_ENCRYPTION_KEY_FILE"),
-            [topdir],
+            app_dirs,
         ),
         (
             "MCUboot CONFIG_BOOT_ENCRYPTION_KEY_FILE",
@@ -771,7 +772,7 @@ def _encryption_key_candidates(
         ),
     ]
     _, extra_key = _split_encrypt_arg(_extra_args(app))
-    entries.append(("CONFIG_MCUBOOT_EXTRA_IMGTOOL_ARGS (-E)", extra_key, [topdir]))
+    entries.append(("CONFIG_MCUBOOT_EXTRA_IMGTOOL_ARGS (-E)", extra_key, app_dirs))
     return _candidates(entries, notes)
 
 
@@ -781,11 +782,12 @@ def _signature_key_candidates(
     sb = build.sysbuild_config or DotConfig()
     app = build.app.config
     mb = build.mcuboot.config if build.mcuboot else DotConfig()
+    app_dirs = _app_conf_dirs(build, topdir)
     entries: list[tuple[str, str | None, list[Path | None]]] = [
         (
             "SB_CONFIG_BOOT_SIGNATURE_KEY_FILE",
             sb.string("SB_CONFIG_BOOT_SIGNATURE_KEY_FILE"),
-            [topdir],
+            app_dirs,
         ),
     ]
     if build.flavour is not Flavour.NCS_CHILD_IMAGE:
@@ -794,7 +796,7 @@ def _signature_key_candidates(
             (
                 "CONFIG_MCUBOOT_SIGNATURE_KEY_FILE",
                 app.string("CONFIG_MCUBOOT_SIGNATURE_KEY_FILE"),
-                [topdir],
+                app_dirs,
             )
         )
     entries.append(
@@ -827,18 +829,35 @@ def _candidates(
     return out
 
 
+def _app_conf_dirs(build: BuildInfo, topdir: Path | None) -> list[Path | None]:
+    """Where the build's relative key paths resolve.
+
+    Zephyr's cmake/mcuboot.cmake and NCS's sysbuild signing (newer releases): the
+    application configuration directory when the file is there, else the west top
+    directory (older releases: the top directory only, which the existence test keeps).
+    """
+    conf = build.cmake_cache.get("APPLICATION_CONFIG_DIR")
+    if build.flavour is Flavour.NCS_CHILD_IMAGE or not conf:
+        return [topdir]
+    return [Path(conf), topdir]
+
+
 def _mcuboot_conf_dirs(build: BuildInfo, topdir: Path | None) -> list[Path | None]:
     """Where MCUboot's relative key paths resolve.
 
     NCS v1.x (nrf/modules/mcuboot/CMakeLists.txt): MCUboot's configuration directory, then
-    the MCUboot repository.  Sysbuild and Zephyr: the west top directory.
+    the MCUboot repository.  Sysbuild and Zephyr: as the application's own key paths.
     """
     if build.flavour is not Flavour.NCS_CHILD_IMAGE:
-        return [topdir]
+        return _app_conf_dirs(build, topdir)
     dirs: list[Path | None] = []
-    conf = build.mcuboot_cmake_cache.get("CONF_FILE") or build.cmake_cache.get("mcuboot_CONF_FILE")
-    if conf:
-        dirs.append(Path(conf.split(";")[0]).parent)
+    # nrf/modules/mcuboot: the directory of the parent's mcuboot_CONF_FILE, else MCUBOOT_DIR.
+    for conf in (
+        build.cmake_cache.get("mcuboot_CONF_FILE"),
+        build.mcuboot_cmake_cache.get("CONF_FILE"),
+    ):
+        if conf:
+            dirs.append(Path(conf.split(";")[0]).parent)
     zephyr_base = build.cmake_cache.get("ZEPHYR_BASE")
     if zephyr_base:
         dirs.append(Path(zephyr_base).parent / "bootloader" / "mcuboot")

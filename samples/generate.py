@@ -460,6 +460,9 @@ def ncs17(out: Path, netcore: bool) -> None:
             {
                 "PM_MCUBOOT_PRIMARY_1_ADDRESS": 0x0,
                 "PM_MCUBOOT_PRIMARY_1_SIZE": 0x40000,
+                # Simultaneous update: the net core's own secondary slot (external flash).
+                "PM_MCUBOOT_SECONDARY_1_ADDRESS": 0x100000,
+                "PM_MCUBOOT_SECONDARY_1_SIZE": 0x40000,
                 "PM_MCUBOOT_PRIMARY_1_DEV_NAME": "flash_sim0",
                 "PM_CPUNET_B0N_ADDRESS": 0x1000000,
                 "PM_CPUNET_B0N_SIZE": 0x8580,

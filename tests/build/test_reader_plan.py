@@ -58,6 +58,23 @@ def test_ncs_v1_child_image_with_netcore(sample: Sample, workspace: Path) -> Non
     assert plan.dfu_zip == build.build_dir / "zephyr" / "dfu_application.zip"
 
 
+def test_ncs_v1_netcore_geometry(sample: Sample) -> None:
+    # partition_manager.cmake: net_app_slot_size = PM_MCUBOOT_SECONDARY_1_SIZE in
+    # simultaneous mode; sign_cmd's --align CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE.
+    root = sample(SAMPLE_A)
+    set_config(root / "pm.config", PM_MCUBOOT_SECONDARY_1_SIZE=0x3F000)
+    set_config(root / "zephyr" / ".config", CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE=8)
+    plan = make_plan(read_build(root), encrypt_netcore=True)
+    net = plan.netcore
+    assert net is not None and (net.slot_size, net.align) == (0x3F000, 8)
+    assert plan.app.align == 8
+    # Sysbuild (b0_mcuboot_signing.cmake): PM_MCUBOOT_PRIMARY_1_SIZE and --align 4.
+    root = sample(SAMPLE_B)
+    set_config(root / "pm.config", PM_MCUBOOT_SECONDARY_1_SIZE=0x3F000)
+    net = make_plan(read_build(root), encrypt_netcore=True).netcore
+    assert net is not None and (net.slot_size, net.align) == (0x40000, 4)
+
+
 def test_ncs_v1_without_netcore(sample: Sample) -> None:
     plan = make_plan(read_build(sample(SAMPLE_A2)))
     assert not plan.netcore_update and not plan.b0n_present and plan.netcore is None

@@ -463,6 +463,11 @@ def _split_encrypt_arg(args: tuple[str, ...]) -> tuple[tuple[str, ...], str | No
     return tuple(rest), key
 
 
+def _v1_align(cfg: DotConfig) -> int:
+    """NCS v1.x sign_cmd: ``--align ${CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE}``."""
+    return cfg.integer("CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE") or DEFAULT_WRITE_BLOCK_SIZE
+
+
 def _write_block_size(image: ImageBuild, notes: list[str]) -> int:
     if image.dts is not None:
         flash = image.dts.chosen("zephyr,flash")
@@ -496,7 +501,7 @@ def _app_plan(build: BuildInfo, mcuboot: McubootConfig, notes: list[str]) -> Ima
     if flavour is Flavour.NCS_CHILD_IMAGE:
         assert pm is not None
         version, _ = _version_of(cfg, "CONFIG_MCUBOOT_IMAGE_VERSION")
-        align = cfg.integer("CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE", DEFAULT_WRITE_BLOCK_SIZE) or 4
+        align = _v1_align(cfg)
         slot_size = pm.require_int("PM_MCUBOOT_PRIMARY_SIZE")
         header_size = pm.require_int("PM_MCUBOOT_PAD_SIZE")
         pad_header = True
@@ -655,17 +660,25 @@ def _netcore_plan(build: BuildInfo, encrypt: bool, notes: list[str]) -> ImagePla
     load_address = pm_net.integer("PM_APP_ADDRESS") if pm_net is not None else None
     if load_address is None:
         load_address = pm.integer("PM_CPUNET_APP_ADDRESS")
-    slot_size = (
-        pm.integer("PM_MCUBOOT_PRIMARY_1_SIZE") or pm.integer("PM_MCUBOOT_PRIMARY_SIZE") or 0
-    )
     slot_addr = pm.integer("PM_MCUBOOT_PRIMARY_1_ADDRESS")
     if build.flavour is Flavour.NCS_CHILD_IMAGE:
+        # nrf/cmake/partition_manager.cmake: net_app_slot_size is the *secondary* slot's
+        # size ("_1" with MCUboot's NRF53_MULTI_IMAGE_UPDATE); the app's sign_cmd (align
+        # CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE) signs the net core too.
+        multi = build.mcuboot is not None and build.mcuboot.config.is_set(
+            "CONFIG_NRF53_MULTI_IMAGE_UPDATE"
+        )
+        slot_size = pm.integer(f"PM_MCUBOOT_SECONDARY{'_1' if multi else ''}_SIZE") or 0
+        align = _v1_align(build.app.config)
         reuse = root / "zephyr" / "net_core_app_update.bin"
         input_path = root / "zephyr" / "net_core_app_to_sign.bin"
         version, _ = _version_of(build.app.config, "CONFIG_MCUBOOT_IMAGE_VERSION")
         header = pm.integer("PM_MCUBOOT_PAD_SIZE", DEFAULT_NCS_PAD) or DEFAULT_NCS_PAD
         outputs = {"encrypted_bin": root / "zephyr" / "net_core_app_update.encrypted.bin"}
     else:
+        # b0_mcuboot_signing.cmake: PM_MCUBOOT_PRIMARY_1_SIZE, --align 4.
+        slot_size = pm.integer("PM_MCUBOOT_PRIMARY_1_SIZE") or 0
+        align = 4
         reuse = root / f"signed_by_mcuboot_and_b0_{net.name}.bin"
         input_path = root / f"signed_by_b0_{net.name}.bin"
         version = sb.string("SB_CONFIG_SECURE_BOOT_MCUBOOT_VERSION") or DEFAULT_VERSION
@@ -681,7 +694,7 @@ def _netcore_plan(build: BuildInfo, encrypt: bool, notes: list[str]) -> ImagePla
         slot_size=slot_size,
         header_size=header,
         pad_header=True,
-        align=4,
+        align=align,
         version=version,
         slot_addr=slot_addr,
         load_address=load_address,

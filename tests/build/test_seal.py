@@ -360,3 +360,19 @@ def test_pure_ed25519_is_a_clean_refusal(
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--pure cannot be combined with -E" in errors[0]
     assert snapshot(root) == before
+
+
+def test_each_key_warning_is_printed_once(
+    sample: Sample, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = sample(SAMPLE_D)
+    keys = workspace / "keys"
+    keys.mkdir()
+    for name in ("sample-sign-ec-p256.pem", "sample-enc-ec256-priv.pem"):
+        (keys / name).write_bytes((KEYS / name).read_bytes())
+        (keys / name).chmod(0o644)
+    argv = ["-k", str(keys / "sample-sign-ec-p256.pem")]
+    assert seal(root, *argv) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings and len(warnings) == len(set(warnings)), warnings
+    assert sum("readable by group/others" in w for w in warnings) == 2

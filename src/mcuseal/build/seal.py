@@ -121,7 +121,7 @@ def _check_dev_key(key: object, role: str, path: Path, allow: bool) -> str | Non
 
 
 def _load_keys(plan: SealPlan, allow_dev_keys: bool) -> tuple[Signer, KeyWrapper, list[str]]:
-    from mcuseal.keys import load_key_or_kek, load_key_wrapper, load_signer
+    from mcuseal.keys import load_key_or_kek, load_private_key, signer_for, wrapper_for
 
     enc, sig = plan.encryption_key, plan.signature_key
     if enc is None:
@@ -134,13 +134,16 @@ def _load_keys(plan: SealPlan, allow_dev_keys: bool) -> tuple[Signer, KeyWrapper
             "no signing key: pass -k KEY or configure SB_CONFIG_BOOT_SIGNATURE_KEY_FILE / "
             "CONFIG_MCUBOOT_SIGNATURE_KEY_FILE"
         )
-    signer = load_signer(sig.path)
-    wrapper = load_key_wrapper(enc.path)
+    # Each file is read once, so its warnings (mode, development key) come once.
+    sig_key = load_private_key(sig.path)
+    enc_key = load_key_or_kek(enc.path)
+    signer = signer_for(sig_key, path=sig.path)
+    wrapper = wrapper_for(enc_key, path=enc.path)
     dev = [
         name
         for name in (
-            _check_dev_key(load_key_or_kek(sig.path), "signing key", sig.path, allow_dev_keys),
-            _check_dev_key(load_key_or_kek(enc.path), "encryption key", enc.path, allow_dev_keys),
+            _check_dev_key(sig_key, "signing key", sig.path, allow_dev_keys),
+            _check_dev_key(enc_key, "encryption key", enc.path, allow_dev_keys),
         )
         if name
     ]

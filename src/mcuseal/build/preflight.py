@@ -135,7 +135,7 @@ def run_preflight(
         )
 
     _mode_checks(plan, add)
-    keys = _key_checks(plan, add, load_key)
+    _key_checks(plan, add, load_key)
     _routing_checks(plan, add, encrypt_netcore)
 
     swapping = mb.mode in (UpgradeMode.SWAP_SCRATCH, UpgradeMode.SWAP_MOVE, UpgradeMode.SWAP_OFFSET)
@@ -172,7 +172,6 @@ def run_preflight(
                 + ")",
             )
         )
-    del keys
     return PreflightReport(tuple(findings))
 
 
@@ -232,7 +231,7 @@ def _load(path: Path, load_key: Any) -> KeyInfo | None:
     return info
 
 
-def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> KeyInfo | None:
+def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> None:
     mb = plan.mcuboot
     enc = plan.encryption_key
     if enc is None:
@@ -245,7 +244,7 @@ def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> KeyInfo | None:
                 "CONFIG_MCUSEAL_ENCRYPTION_KEY_FILE)",
             )
         )
-        return None
+        return
     if not enc.path.is_file():
         add(
             Finding(
@@ -261,7 +260,7 @@ def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> KeyInfo | None:
                 + ")",
             )
         )
-        return None
+        return
     ours: KeyInfo = load_key(enc.path)
     if plan.extra_args_encrypt_key is not None and plan.flavour is Flavour.NCS_CHILD_IMAGE:
         add(
@@ -345,7 +344,7 @@ def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> KeyInfo | None:
             ref is not None
             and sig_kind is not None
             and ref.path.is_file()
-            and plan.signature_key.source in ("-k",)
+            and plan.signature_key.source == "-k"
         ):
             theirs = _load(ref.path, load_key)
             if theirs is not None and theirs.public != sig_kind.public:
@@ -358,7 +357,6 @@ def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> KeyInfo | None:
                         "update would fail signature validation; sign with MCUboot's key",
                     )
                 )
-    return ours
 
 
 def _kind_for(scheme: str) -> str:

@@ -345,10 +345,11 @@ def test_domains_yaml_of_any_shape_reads_or_raises_build_error(tmp_path: Path, d
 
     (tmp_path / "domains.yaml").write_text(yaml.safe_dump(doc))
     try:
-        domains = _read_domains(tmp_path)
+        default, domains = _read_domains(tmp_path)
     except BuildError:
         return
     assert all(isinstance(name, str) for name, _ in domains)
+    assert default is None or isinstance(default, str)
 
 
 def test_external_secondary_from_partitions_yml(sample: Sample) -> None:

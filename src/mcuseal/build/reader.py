@@ -144,18 +144,13 @@ def _read_sysbuild(root: Path, sb: DotConfig) -> BuildInfo:
             f"{root}/zephyr/.config holds no SB_CONFIG_* options although domains.yaml is "
             "present; the build is incomplete, rebuild it with west build -p"
         )
-    domains = _read_domains(root)
-    names = [n for n, _ in domains] if domains else _image_dirs(root)
-    default = _domains_default(root) if domains else None
-    paths = dict(domains) if domains else {n: root / n for n in names}
+    default, domains = _read_domains(root)
+    if not domains:
+        domains = [(name, root / name) for name in _image_dirs(root)]
     images: dict[str, ImageBuild] = {}
-    for name in names:
-        path = paths[name]
+    for name, path in domains:
         if not (path / "zephyr" / ".config").is_file():
-            alt = root / name
-            if (alt / "zephyr" / ".config").is_file():
-                path = alt
-            elif name in (default, "mcuboot"):
+            if name in (default, "mcuboot"):
                 raise BuildError(
                     f"image {name!r} listed in {root}/domains.yaml has no zephyr/.config; "
                     "the build is incomplete, rebuild it"
@@ -300,10 +295,11 @@ def _guess_app(root: Path, images: dict[str, ImageBuild]) -> str:
     return apps[0]
 
 
-def _read_domains(root: Path) -> list[tuple[str, Path]]:
+def _read_domains(root: Path) -> tuple[str | None, list[tuple[str, Path]]]:
+    """domains.yaml's default image and (name, build directory) pairs; none without it."""
     path = root / "domains.yaml"
     if not path.is_file():
-        return []
+        return None, []
     doc = _load_yaml(path)
     domains = doc.get("domains")
     if not isinstance(domains, list) or not domains:
@@ -321,12 +317,8 @@ def _read_domains(root: Path) -> list[tuple[str, Path]]:
         if not (candidate / "zephyr" / ".config").is_file():
             candidate = root / name
         out.append((name, candidate))
-    return out
-
-
-def _domains_default(root: Path) -> str | None:
-    default = _load_yaml(root / "domains.yaml").get("default")
-    return default if isinstance(default, str) else None
+    default = doc.get("default")
+    return (default if isinstance(default, str) else None), out
 
 
 def _load_yaml(path: Path) -> dict[str, object]:

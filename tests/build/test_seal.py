@@ -376,3 +376,24 @@ def test_each_key_warning_is_printed_once(
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert warnings and len(warnings) == len(set(warnings)), warnings
     assert sum("readable by group/others" in w for w in warnings) == 2
+
+
+def test_relative_and_symlinked_build_dirs(
+    sample: Sample,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = sample(SAMPLE_B)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "b").symlink_to(root)
+    monkeypatch.chdir(outside)
+    dfu = root / "peripheral_lbs" / "zephyr" / "zephyr.signed.encrypted.bin"
+    sdk_made = dfu.read_bytes()
+    # A link outside the workspace still finds the workspace (relative key paths) through
+    # the real directory, and the outputs land there.
+    assert main(["seal", "-d", "b", "--encrypt", "--allow-dev-keys", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert dfu.read_bytes() != sdk_made and (outside / "b").is_symlink()
+    assert any(Path(o["path"]).resolve() == dfu for o in result["outputs"])

@@ -88,3 +88,11 @@ def test_arbitrary_text_parses_or_raises_build_error(text: str, pm: bool) -> Non
         return
     for name in cfg.values:
         assert name.replace("_", "").isalnum()
+
+
+def test_windows_files_bom_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / ".config"
+    path.write_bytes(b'\xef\xbb\xbfCONFIG_A=y\r\nCONFIG_B="x y"\r\nCONFIG_C=0x200\r\n')
+    cfg = DotConfig.load_file(path)
+    assert cfg.is_set("CONFIG_A") and cfg.string("CONFIG_B") == "x y"
+    assert cfg.integer("CONFIG_C") == 0x200

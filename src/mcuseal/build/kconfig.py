@@ -67,7 +67,7 @@ class DotConfig:
     def load_file(cls, path: Path, *, pm: bool = False) -> DotConfig:
         """Read and parse *path* (UTF-8); unreadable files raise :class:`BuildError`."""
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = path.read_bytes().decode("utf-8-sig")  # a BOM from a Windows editor
         except FileNotFoundError:
             raise BuildError(f"{path} is missing; is this a complete build directory?") from None
         except (OSError, UnicodeDecodeError) as err:

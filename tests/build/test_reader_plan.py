@@ -167,7 +167,12 @@ def test_ncs_sysbuild_without_partition_manager_uses_primary_slot(sample: Sample
 
 
 def test_plain_zephyr_single_image(sample: Sample) -> None:
-    root = sample(SAMPLE_D) / "hello_world"
+    import shutil
+
+    # The application image on its own, as a build without sysbuild leaves it.
+    sysbuild = sample(SAMPLE_D)
+    root = sysbuild.parent / "plain"
+    shutil.copytree(sysbuild / "hello_world", root)
     build = read_build(root)
     assert build.flavour is Flavour.ZEPHYR and build.mcuboot is None
     plan = make_plan(build)
@@ -437,3 +442,13 @@ def test_relative_keys_resolve_in_the_application_config_dir_first(
     )
     plan = make_plan(read_build(root))
     assert plan.encryption_key is not None and plan.encryption_key.path == enc
+
+
+def test_an_image_dir_of_a_sysbuild_build_reads_the_whole_build(sample: Sample) -> None:
+    # Zephyr's old 'west sign' wanted -d build/<app>; that image alone would look like a
+    # plain Zephyr build and get Zephyr's geometry instead of NCS's Partition Manager one.
+    root = sample(SAMPLE_B)
+    plan = make_plan(read_build(root / "peripheral_lbs"))
+    assert plan.flavour is Flavour.NCS_SYSBUILD and plan.build.build_dir == root.resolve()
+    assert plan.app.slot_size == 0xE0000 and plan.app.pad_header
+    assert any("one image of the sysbuild build" in n for n in plan.notes)

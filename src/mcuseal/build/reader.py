@@ -16,6 +16,7 @@ default, which the plan records as a note.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from dataclasses import dataclass, field
@@ -124,6 +125,13 @@ def read_build(build_dir: str | Path) -> BuildInfo:
     top = DotConfig.load_file(top_config)
     if (root / "domains.yaml").is_file() or any(k.startswith("SB_CONFIG_") for k in top.values):
         return _read_sysbuild(root, top)
+    parent = root.resolve().parent
+    if (parent / "domains.yaml").is_file() and (parent / "zephyr" / ".config").is_file():
+        # One image of a sysbuild build (where Zephyr's old 'west sign' wanted -d): its
+        # signing rules, keys and MCUboot are only known from the sysbuild directory.
+        build = read_build(parent)
+        note = f"{root} is one image of the sysbuild build {parent}; sealed that build"
+        return dataclasses.replace(build, notes=(note, *build.notes))
     if (root / "mcuboot" / "zephyr" / ".config").is_file() or (root / "pm.config").is_file():
         return _read_child_image(root, top)
     return _read_zephyr(root, top)

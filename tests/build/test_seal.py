@@ -397,3 +397,12 @@ def test_relative_and_symlinked_build_dirs(
     result = json.loads(capsys.readouterr().out)
     assert dfu.read_bytes() != sdk_made and (outside / "b").is_symlink()
     assert any(Path(o["path"]).resolve() == dfu for o in result["outputs"])
+
+
+def test_seal_prints_the_plan_notes(sample: Sample, capsys: pytest.CaptureFixture[str]) -> None:
+    root = sample(SAMPLE_B)
+    (root / "peripheral_lbs" / "zephyr" / "zephyr.dts").unlink()
+    assert main(["seal", "-d", str(root / "peripheral_lbs"), "--encrypt", "--allow-dev-keys"]) == 0
+    out = capsys.readouterr().out
+    assert "note: " in out and "one image of the sysbuild build" in out
+    assert "align uses the SDK default 4" in out

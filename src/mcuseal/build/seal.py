@@ -271,7 +271,7 @@ def seal(
         kept=tuple(pending.kept),
         flash=flash,
         warnings=tuple(warnings),
-        notes=tuple(pending.notes),
+        notes=(*plan.notes, *pending.notes),
         dev_keys=tuple(dev_keys),
     )
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,14 +17,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcuseal.build import dfuzip
+from mcuseal.build import dfuzip, make_plan, read_build, run_preflight
 from mcuseal.cli import main
-from mcuseal.errors import BuildError
+from mcuseal.errors import BuildError, McusealError
 
-from .conftest import SAMPLE_A2, SAMPLE_B, SAMPLE_D, set_config, snapshot
+from .conftest import SAMPLE_A2, SAMPLE_B, SAMPLE_D, SAMPLES, set_config, snapshot
 
 Sample = Callable[[str], Path]
 
@@ -170,6 +172,14 @@ CASES: list[tuple[str, str, Callable[[Path], object], list[str], int, str]] = [
         "does not exist",
     ),
     (
+        "empty input",
+        SAMPLE_D,
+        lambda r: (r / "hello_world" / "zephyr" / "zephyr.bin").write_bytes(b""),
+        [],
+        2,
+        "zephyr.bin is empty",
+    ),
+    (
         "an output name taken by a directory",
         SAMPLE_A2,
         lambda r: (r / "zephyr" / "merged.factory.hex").mkdir(),
@@ -294,3 +304,47 @@ def test_read_only_build_dir(sample: Sample, capsys: pytest.CaptureFixture[str])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "make the build directory writable" in errors[0]
     assert snapshot(root) == before
+
+
+_MUTABLE = (
+    "zephyr/.config",
+    "pm.config",
+    "mcuboot/zephyr/.config",
+    "peripheral_lbs/zephyr/.config",
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from([SAMPLE_A2, SAMPLE_B, SAMPLE_D]),
+    file_index=st.integers(min_value=0, max_value=len(_MUTABLE) - 1),
+    drop=st.sets(st.integers(min_value=0, max_value=40), max_size=6),
+    value=st.one_of(
+        st.none(),
+        st.sampled_from(["y", "n", "0", "0x0", "-1", '""', '"x y"', "0x7fffffffffff", "word"]),
+    ),
+)
+def test_a_mutated_build_plans_or_fails_cleanly(
+    name: str, file_index: int, drop: set[int], value: str | None
+) -> None:
+    """Lines dropped from, or values changed in, a configuration: a plan or McusealError."""
+    with tempfile.TemporaryDirectory() as tmp:
+        top = Path(tmp)
+        (top / ".west").mkdir()
+        (top / "mcuseal").mkdir()
+        (top / "mcuseal" / "samples").symlink_to(SAMPLES)
+        root = top / "build"
+        shutil.copytree(SAMPLES / name / "build", root)
+        target = root / _MUTABLE[file_index]
+        if target.is_file():
+            lines = target.read_text().splitlines()
+            kept = [line for i, line in enumerate(lines) if i not in drop]
+            if value is not None and kept:
+                index = sorted(drop)[0] % len(kept) if drop else 0
+                kept[index] = kept[index].split("=", 1)[0] + "=" + value
+            target.write_text("\n".join(kept) + "\n")
+        try:
+            plan = make_plan(read_build(root))
+            run_preflight(plan)
+        except McusealError:
+            pass

@@ -184,11 +184,15 @@ def _read_payload(path: Path) -> bytes:
     from mcuseal.image.hexfile import load_hex
 
     if path.suffix == ".hex":
-        return load_hex(path)[1]
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise BuildError(f"cannot read {path}: {err.strerror}") from None
+        data = load_hex(path)[1]
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise BuildError(f"cannot read {path}: {err.strerror}") from None
+    if not data:
+        raise BuildError(f"{path} is empty; the build did not finish, rebuild it")
+    return data
 
 
 def _is_encrypted_hex(path: Path) -> bool:

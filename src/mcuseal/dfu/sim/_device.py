@@ -53,6 +53,10 @@ class SimConfig:
     :param netcore_b0n_addr: enable NCS's reset-vector check with this
         ``PM_CPUNET_B0N_ADDRESS`` (one-image layout only)
     :param udp_mtu: ``CONFIG_MCUMGR_TRANSPORT_UDP_MTU``: longer datagrams are truncated
+    :param ble_security: what the SMP characteristic requires, as Zephyr's
+        ``CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW`` (``none``), ``..._PERM_RW_ENCRYPT``
+        (``encrypt``: pairing, Just Works is enough) or ``..._PERM_RW_AUTHEN``
+        (``authen``: MITM-protected pairing; the device displays a passkey)
     """
 
     images: int = 1
@@ -68,6 +72,7 @@ class SimConfig:
     seed: int | None = None
     netcore_b0n_addr: int | None = None
     udp_mtu: int = 1500
+    ble_security: str = "none"
 
     def __post_init__(self) -> None:
         from mcuseal.errors import UsageError
@@ -80,6 +85,8 @@ class SimConfig:
             raise UsageError("buf_count must be at least 1")
         if not 0.0 <= self.loss_rate < 1.0:
             raise UsageError(f"loss rate {self.loss_rate} must be in [0, 1)")
+        if self.ble_security not in ("none", "encrypt", "authen"):
+            raise UsageError(f"BLE security {self.ble_security!r}: use none, encrypt or authen")
         for name in ("latency_s", "service_time_s", "erase_time_s"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must not be negative")

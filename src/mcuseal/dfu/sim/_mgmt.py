@@ -43,6 +43,13 @@ IMG_ERASE = 5
 
 OS_MGMT_ERR_QUERY_YIELDS_NO_ANSWER = 3
 
+# Zephyr's os_mgmt_translate_error_code (v1 clients).
+_OS_V1: dict[int, int] = {
+    2: MGMT_ERR.EINVAL,  # INVALID_FORMAT
+    OS_MGMT_ERR_QUERY_YIELDS_NO_ANSWER: MGMT_ERR.ENOENT,
+    4: MGMT_ERR.ENOENT,  # RTC_NOT_SET
+}
+
 # Zephyr's img_mgmt_translate_error_code: what a v1 (legacy) client sees instead of
 # {"err": {"group": 1, "rc": ...}}.
 _IMG_V1: dict[int, int] = {
@@ -180,7 +187,8 @@ class SmpServer:
                 return effects
             except _GroupError as err:
                 if header.version == Version.V1:
-                    self._error(effects, header, _IMG_V1.get(err.rc, MGMT_ERR.EUNKNOWN))
+                    table = _IMG_V1 if err.group == Group.IMAGE else _OS_V1
+                    self._error(effects, header, table.get(err.rc, MGMT_ERR.EUNKNOWN))
                     return effects
                 reply = {"err": {"group": err.group, "rc": err.rc}}
             effects.responses.append(encode_frame(header.response(0), reply))
@@ -233,6 +241,8 @@ class SmpServer:
 
     def _bootloader_info(self, body: dict[str, Any]) -> dict[str, Any]:
         query = body.get("query")
+        if query is not None and not isinstance(query, str):
+            raise _MgmtError(MGMT_ERR.EINVAL)
         if query is None:
             return {"bootloader": "MCUboot"}
         if query == "mode":

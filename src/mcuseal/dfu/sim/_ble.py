@@ -95,7 +95,7 @@ class _DisplayPasskey(PairingDelegate):
         self._device = device
 
     async def display_number(self, number: int, digits: int) -> None:
-        self._device._emit("passkey", {"passkey": f"{number:0{digits}d}"})
+        self._device.emit("passkey", {"passkey": f"{number:0{digits}d}"})
 
 
 class _Reassembly:
@@ -116,23 +116,23 @@ class _Reassembly:
         device = self._device
         if self._buf is None:
             if len(fragment) < HEADER_SIZE:
-                device._emit("drop", {"why": "fragment shorter than a header"})
+                device.emit("drop", {"why": "fragment shorter than a header"})
                 return None
             expected = SmpHeader.loads(fragment).frame_size
             limit = device.config.buf_size
             if len(fragment) > limit or expected > limit:
-                device._emit("drop", {"why": "frame larger than net_buf", "size": expected})
+                device.emit("drop", {"why": "frame larger than net_buf", "size": expected})
                 return None
             if len(fragment) > expected:
-                device._emit("drop", {"why": "fragment overflows frame"})
+                device.emit("drop", {"why": "fragment overflows frame"})
                 return None
             if not device.take_buffer():
-                device._emit("drop", {"why": "no free net_buf", "size": expected})
+                device.emit("drop", {"why": "no free net_buf", "size": expected})
                 return None
             self._buf = bytearray()
             self._expected = expected
         if len(fragment) > self._expected:
-            device._emit("drop", {"why": "fragment overflows frame"})
+            device.emit("drop", {"why": "fragment overflows frame"})
             self.drop()
             return None
         self._buf += fragment
@@ -187,7 +187,7 @@ class BlePeripheral:
         await self._advertise()
         self.device.add_reset_listener(self._going_down, self._advertise)
         self.device.add_closer(self.close)
-        self.device._emit("advertise", {"name": self.name, "address": str(self.address)})
+        self.device.emit("advertise", {"name": self.name, "address": str(self.address)})
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -243,7 +243,7 @@ class BlePeripheral:
             queue.put_nowait(None)
             self._senders.pop(connection, None)
             self._mitm.pop(connection, None)
-            self.device._emit("disconnect", {"peer": str(connection.peer_address)})
+            self.device.emit("disconnect", {"peer": str(connection.peer_address)})
 
         def paired(keys: Any) -> None:
             # bumble calls every encrypted LE link authenticated; Zephyr's AUTHEN needs
@@ -253,7 +253,7 @@ class BlePeripheral:
 
         connection.on("pairing", paired)
         connection.on("disconnection", gone)
-        self.device._emit("connect", {"peer": str(connection.peer_address)})
+        self.device.emit("connect", {"peer": str(connection.peer_address)})
 
     def _on_subscription(
         self, connection: Connection, characteristic: Any, notify: bool, indicate: bool
@@ -291,7 +291,7 @@ class BlePeripheral:
         ):
             # A Write Command cannot carry the ATT error back: the frame is just lost.
             why = "link not encrypted" if security == "encrypt" else "link not authenticated"
-            self.device._emit("drop", {"why": why, "size": len(value)})
+            self.device.emit("drop", {"why": why, "size": len(value)})
             return
         frame = self._reassembly.collect(bytes(value))
         if frame is not None:
@@ -378,5 +378,5 @@ async def serve_hci_tcp(
         await server.wait_closed()
 
     device.add_closer(close)
-    device._emit("listen", {"transport": "hci-tcp", "host": host, "port": bound, "name": name})
+    device.emit("listen", {"transport": "hci-tcp", "host": host, "port": bound, "name": name})
     return peripheral, bound

@@ -154,7 +154,7 @@ class SmpServer:
         self.buf_size = buf_size
         self.buf_count = buf_count
         self.upload = UploadState()
-        self._emit = emit
+        self.emit = emit
 
     # -- framing ---------------------------------------------------------------------
 
@@ -350,10 +350,10 @@ class SmpServer:
                 raise _GroupError(Group.IMAGE, IMG_MGMT_ERR.IMAGE_ALREADY_PENDING)
         if slot == active_slot:
             pair.revert = False  # boot_write_img_confirmed: image_ok on the primary
-            self._emit("confirm", {"image": image})
+            self.emit("confirm", {"image": image})
         else:
             pair.pending = "permanent" if confirm else "test"
-            self._emit("pending", {"image": image, "permanent": confirm})
+            self.emit("pending", {"image": image, "permanent": confirm})
 
     def _slot_in_use(self, pair: ImagePair, slot: int) -> bool:
         next_rel, swap = self._next_boot(pair)
@@ -415,7 +415,7 @@ class SmpServer:
             if len(sha) > 32:
                 raise _GroupError(Group.IMAGE, IMG_MGMT_ERR.INVALID_HASH)
             if sha and state.target is not None and state.sha == sha:
-                self._emit("upload-resume", {"off": state.off, "len": state.size})
+                self.emit("upload-resume", {"off": state.off, "len": state.size})
                 return {"off": state.off}
             target = self._unused_slot(image)
             if target is None:
@@ -426,12 +426,12 @@ class SmpServer:
             if upgrade:
                 self._check_upgrade(data)
             self.upload = state = UploadState(target=target, off=0, size=size, sha=sha)
-            self._emit("upload-start", {"image": target[0], "len": size, "sha": sha.hex()})
+            self.emit("upload-start", {"image": target[0], "len": size, "sha": sha.hex()})
             if len(sha) == 32 and pair.secondary is not None:
                 stored = bytes(pair.secondary[:size])
                 if len(stored) == size and hashlib.sha256(stored).digest() == sha:
                     self.upload = UploadState()
-                    self._emit("upload-done", {"image": target[0], "match": True})
+                    self.emit("upload-done", {"image": target[0], "match": True})
                     return {"off": size, "match": True}
             # Without CONFIG_IMG_ERASE_PROGRESSIVELY the slot is erased up front.
             effects.erased_bytes = pair.slot_size
@@ -455,7 +455,7 @@ class SmpServer:
         if not last:
             return {"off": state.off}
         match = hashlib.sha256(bytes(pair.secondary[: state.size])).digest() == state.sha
-        self._emit("upload-done", {"image": state.target[0], "match": match})
+        self.emit("upload-done", {"image": state.target[0], "match": match})
         self.upload = UploadState()
         return {"off": state.off, "match": match}
 
@@ -484,5 +484,5 @@ class SmpServer:
             pair.primary = None
         effects.erased_bytes = pair.slot_size
         self.upload = UploadState()
-        self._emit("erase", {"image": pair.index, "slot": rel})
+        self.emit("erase", {"image": pair.index, "slot": rel})
         return {}

@@ -75,11 +75,51 @@ def dotconfig(values: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_SPANS = {"mcuboot_primary": "mcuboot_pad app", "mcuboot_primary_app": "app"}
+# The network-core domain's partitions (pm_CPUNET.config): b0n and the net app.
+NRF5340_NET_PM: dict[str, object] = {
+    "PM_B0N_ADDRESS": 0x1000000,
+    "PM_B0N_SIZE": 0x8580,
+    "PM_APP_ADDRESS": 0x1008800,
+    "PM_APP_SIZE": 0x37800,
+}
+
+
 def pmconfig(values: dict[str, object]) -> str:
-    out = []
-    for key, value in values.items():
-        out.append(f"{key}={value:#x}" if isinstance(value, int) else f'{key}="{value}"')
-    return "\n".join(out) + "\n"
+    """A pm.config as nrf/scripts/partition_manager_output.py writes it for one domain.
+
+    *values* gives ``PM_<NAME>_ADDRESS``/``_SIZE`` per partition; the file gets every line
+    that script writes (bare-word ``_NAME``/``_ID``/``_LABEL`` values, ``_SPAN``, ``NUM``,
+    ``ALL_BY_SIZE``) and, like it, no final newline.  Other domains' partitions (the
+    ``PM_CPUNET_*`` names of pm_config.h) are not in a domain's pm.config.
+    """
+    parts = {
+        key[3:-8].lower(): (int(str(value), 0), int(str(values[f"{key[:-8]}_SIZE"]), 0))
+        for key, value in values.items()
+        if key.endswith("_ADDRESS")
+        and not key.endswith("_END_ADDRESS")
+        and not key.startswith("PM_CPUNET_")
+    }
+    lines: list[str] = []
+    for index, (name, (addr, size)) in enumerate(sorted(parts.items(), key=lambda kv: kv[1])):
+        up = name.upper()
+        lines += [
+            f"PM_{up}_OFFSET={addr:#x}",
+            f"PM_{up}_ADDRESS={addr:#x}",
+            f"PM_{up}_END_ADDRESS={addr + size:#x}",
+            f"PM_{up}_SIZE={size:#x}",
+            f"PM_{up}_NAME={name}",
+            f"PM_{up}_ID={index}",
+            f"PM_{name}_ID=PM_{up}_ID",
+            f"PM_{name}_IS_ENABLED=1",
+            f"PM_{index}_LABEL={up}",
+        ]
+        if name in _SPANS:
+            lines.append(f'PM_{up}_SPAN="{_SPANS[name]}"')
+    lines.append(f"PM_NUM={len(parts)}")
+    by_size = " ".join(sorted(parts, key=lambda n: parts[n][1]))
+    lines.append(f'PM_ALL_BY_SIZE="{by_size}"')
+    return "\n".join(lines)
 
 
 def firmware(size: int, vector_addr: int, sp: int, seed: str) -> bytes:
@@ -420,6 +460,9 @@ def ncs17(out: Path, netcore: bool) -> None:
             {
                 "PM_MCUBOOT_PRIMARY_1_ADDRESS": 0x0,
                 "PM_MCUBOOT_PRIMARY_1_SIZE": 0x40000,
+                # Simultaneous update: the net core's own secondary slot (external flash).
+                "PM_MCUBOOT_SECONDARY_1_ADDRESS": 0x100000,
+                "PM_MCUBOOT_SECONDARY_1_SIZE": 0x40000,
                 "PM_MCUBOOT_PRIMARY_1_DEV_NAME": "flash_sim0",
                 "PM_CPUNET_B0N_ADDRESS": 0x1000000,
                 "PM_CPUNET_B0N_SIZE": 0x8580,
@@ -430,6 +473,8 @@ def ncs17(out: Path, netcore: bool) -> None:
     write(out / "zephyr" / ".config", dotconfig(app_cfg))
     write(out / "mcuboot" / "zephyr" / ".config", dotconfig(mcuboot_cfg))
     write(out / "pm.config", pmconfig(pm))
+    if netcore:
+        write(out / "pm_CPUNET.config", pmconfig(NRF5340_NET_PM))
     write(
         out / "hci_rpmsg" / "zephyr" / ".config",
         dotconfig(
@@ -563,7 +608,9 @@ def ncs27(out: Path, simultaneous: bool) -> None:
         "PM_MCUBOOT_PRIMARY_ADDRESS": 0x10000,
         "PM_MCUBOOT_PRIMARY_SIZE": 0xE0000 if simultaneous else 0x78000,
         "PM_MCUBOOT_PRIMARY_APP_ADDRESS": 0x10200,
+        "PM_MCUBOOT_PRIMARY_APP_SIZE": (0xE0000 if simultaneous else 0x78000) - 0x200,
         "PM_APP_ADDRESS": 0x10200,
+        "PM_APP_SIZE": (0xE0000 if simultaneous else 0x78000) - 0x200,
         "PM_MCUBOOT_SECONDARY_ADDRESS": 0x0 if simultaneous else 0x88000,
         "PM_MCUBOOT_SECONDARY_SIZE": 0xE0000 if simultaneous else 0x78000,
         "PM_CPUNET_B0N_ADDRESS": 0x1000000,
@@ -602,12 +649,7 @@ def ncs27(out: Path, simultaneous: bool) -> None:
     write(out / net_name / "zephyr" / ".config", dotconfig(net_cfg))
     write(out / "b0n" / "zephyr" / ".config", dotconfig({"CONFIG_SOC_NRF5340_CPUNET": True}))
     write(out / "pm.config", pmconfig(pm))
-    write(
-        out / "pm_CPUNET.config",
-        pmconfig(
-            {"PM_B0N_ADDRESS": 0x1000000, "PM_APP_ADDRESS": 0x1008800, "PM_APP_SIZE": 0x37800}
-        ),
-    )
+    write(out / "pm_CPUNET.config", pmconfig(NRF5340_NET_PM))
     version_headers(out / app_name / "zephyr", "3.6.99", "2.7.0", new_layout=True)
     zdir = out / app_name / "zephyr"
     app = firmware(0x1400, 0x10200, 0x20010000, "ncs27-app")
@@ -837,7 +879,9 @@ def ncs31(out: Path) -> None:
                 "PM_MCUBOOT_PRIMARY_ADDRESS": 0xC000,
                 "PM_MCUBOOT_PRIMARY_SIZE": 0xB8000,
                 "PM_MCUBOOT_PRIMARY_APP_ADDRESS": 0xC800,
+                "PM_MCUBOOT_PRIMARY_APP_SIZE": 0xB7800,
                 "PM_APP_ADDRESS": 0xC800,
+                "PM_APP_SIZE": 0xB7800,
                 "PM_MCUBOOT_SECONDARY_ADDRESS": 0xC4000,
                 "PM_MCUBOOT_SECONDARY_SIZE": 0xB8000,
             }

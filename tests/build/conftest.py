@@ -67,7 +67,8 @@ def set_config(path: Path, **values: object) -> None:
         elif isinstance(value, int):
             out.append(f"{name}={value:#x}")
         else:
-            out.append(f'{name}="{value}"')
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            out.append(f'{name}="{escaped}"')  # as Kconfig escapes strings
     path.write_text("\n".join(out) + "\n")
 
 

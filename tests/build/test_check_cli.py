@@ -84,3 +84,17 @@ def test_check_with_explicit_keys(sample: Sample, capsys: pytest.CaptureFixture[
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["encryption_key"]["source"] == "--encrypt"
+
+
+def test_default_build_dir_is_the_current_one_when_it_is_a_build_dir(
+    sample: Sample, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = sample(SAMPLE_D)
+    monkeypatch.chdir(root)
+    assert main(["check", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["build_dir"] == "."
+    # Elsewhere: ./build, as before.
+    monkeypatch.chdir(root.parent)
+    (root.parent / "build").symlink_to(root)
+    assert main(["check", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["build_dir"] == "build"

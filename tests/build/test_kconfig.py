@@ -33,6 +33,23 @@ def test_pm_config_dialect() -> None:
         pm.require_int("PM_APP_ADDRESS")
 
 
+def test_pm_config_bare_words_as_partition_manager_writes_them() -> None:
+    # nrf/scripts/partition_manager_output.py: names, ID aliases and labels are bare words,
+    # and the file has no final newline.
+    text = (
+        "PM_MCUBOOT_ADDRESS=0x0\nPM_MCUBOOT_NAME=mcuboot\nPM_MCUBOOT_ID=0\n"
+        "PM_mcuboot_ID=PM_MCUBOOT_ID\nPM_mcuboot_IS_ENABLED=1\nPM_0_LABEL=MCUBOOT\n"
+        'PM_MCUBOOT_PRIMARY_SPAN="mcuboot_pad app"\nPM_NUM=1'
+    )
+    pm = DotConfig.loads(text, "pm.config", pm=True)
+    assert pm.string("PM_MCUBOOT_NAME") == "mcuboot"
+    assert pm.string("PM_mcuboot_ID") == "PM_MCUBOOT_ID"
+    assert pm.integer("PM_NUM") == 1
+    # A Kconfig .config never has bare words: there they still mean a corrupt file.
+    with pytest.raises(BuildError, match="neither y/n"):
+        DotConfig.loads("CONFIG_A=word\n")
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [
@@ -63,11 +80,19 @@ def test_missing_and_binary_files(tmp_path: Path) -> None:
         DotConfig.load_file(bad)
 
 
-@given(st.text(max_size=300))
-def test_arbitrary_text_parses_or_raises_build_error(text: str) -> None:
+@given(st.text(max_size=300), st.booleans())
+def test_arbitrary_text_parses_or_raises_build_error(text: str, pm: bool) -> None:
     try:
-        cfg = DotConfig.loads(text)
+        cfg = DotConfig.loads(text, pm=pm)
     except BuildError:
         return
     for name in cfg.values:
         assert name.replace("_", "").isalnum()
+
+
+def test_windows_files_bom_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / ".config"
+    path.write_bytes(b'\xef\xbb\xbfCONFIG_A=y\r\nCONFIG_B="x y"\r\nCONFIG_C=0x200\r\n')
+    cfg = DotConfig.load_file(path)
+    assert cfg.is_set("CONFIG_A") and cfg.string("CONFIG_B") == "x y"
+    assert cfg.integer("CONFIG_C") == 0x200

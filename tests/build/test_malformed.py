@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -10,14 +17,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcuseal.build import dfuzip
+from mcuseal.build import dfuzip, make_plan, read_build, run_preflight
 from mcuseal.cli import main
-from mcuseal.errors import BuildError
+from mcuseal.errors import BuildError, McusealError
 
-from .conftest import SAMPLE_A2, SAMPLE_B, SAMPLE_D, set_config, snapshot
+from .conftest import SAMPLE_A2, SAMPLE_B, SAMPLE_D, SAMPLES, set_config, snapshot
 
 Sample = Callable[[str], Path]
 
@@ -110,6 +117,30 @@ CASES: list[tuple[str, str, Callable[[Path], object], list[str], int, str]] = [
         "AES-128",
     ),
     ("bad zip manifest", SAMPLE_B, _bad_zip_manifest, [], 2, "format-version"),
+    (
+        "corrupt pm.config",
+        SAMPLE_B,
+        lambda r: (r / "pm.config").write_text("PM_MCUBOOT_NAME=mcuboot\nPM_APP_SIZE 0x200\n"),
+        [],
+        2,
+        "pm.config:2: not a Kconfig line",
+    ),
+    (
+        "pm.config without the primary slot",
+        SAMPLE_B,
+        lambda r: set_config(r / "pm.config", PM_MCUBOOT_PRIMARY_SIZE=None),
+        [],
+        2,
+        "has no PM_MCUBOOT_PRIMARY_SIZE",
+    ),
+    (
+        "MCUboot listed in domains.yaml but not built",
+        SAMPLE_B,
+        lambda r: (r / "mcuboot" / "zephyr" / ".config").unlink(),
+        [],
+        2,
+        "image 'mcuboot' listed",
+    ),
     ("zip without the listed file", SAMPLE_B, _zip_missing_member, [], 2, "does not hold"),
     ("not a zip", SAMPLE_B, _not_a_zip, [], 2, "cannot read"),
     (
@@ -139,6 +170,22 @@ CASES: list[tuple[str, str, Callable[[Path], object], list[str], int, str]] = [
         ["--encrypt", "/nonexistent.pem"],
         2,
         "does not exist",
+    ),
+    (
+        "empty input",
+        SAMPLE_D,
+        lambda r: (r / "hello_world" / "zephyr" / "zephyr.bin").write_bytes(b""),
+        [],
+        2,
+        "zephyr.bin is empty",
+    ),
+    (
+        "an output name taken by a directory",
+        SAMPLE_A2,
+        lambda r: (r / "zephyr" / "merged.factory.hex").mkdir(),
+        [],
+        2,
+        "a directory has that name",
     ),
 ]
 
@@ -215,3 +262,89 @@ def test_manifest_parser_takes_any_json(doc: object) -> None:
     except BuildError:
         return
     assert isinstance(manifest["files"], list)
+
+
+def _limit_file_size() -> None:
+    # The kernel refuses writes past RLIMIT_FSIZE (EFBIG) even for root: a real write
+    # failure half-way through the outputs (merged.factory.hex is the largest).
+    resource.setrlimit(resource.RLIMIT_FSIZE, (18000, 18000))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_a_failed_write_leaves_the_build_dir_untouched(sample: Sample) -> None:
+    root = sample(SAMPLE_A2)
+    before = snapshot(root)
+    argv = ["seal", "-d", str(root), "--encrypt", "--allow-dev-keys"]
+    done = subprocess.run(
+        [sys.executable, "-m", "mcuseal", *argv],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot write" in errors[0] and "merged.factory.hex" in errors[0]
+    assert "nothing was written" in errors[0] and "Traceback" not in done.stderr
+    assert snapshot(root) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_read_only_build_dir(sample: Sample, capsys: pytest.CaptureFixture[str]) -> None:
+    root = sample(SAMPLE_B)
+    before = snapshot(root)
+    dirs = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    for d in dirs:
+        d.chmod(0o555)
+    try:
+        assert main(["seal", "-d", str(root), "--encrypt", "--allow-dev-keys"]) == 2
+    finally:
+        for d in dirs:
+            d.chmod(0o755)
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "make the build directory writable" in errors[0]
+    assert snapshot(root) == before
+
+
+_MUTABLE = (
+    "zephyr/.config",
+    "pm.config",
+    "mcuboot/zephyr/.config",
+    "peripheral_lbs/zephyr/.config",
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from([SAMPLE_A2, SAMPLE_B, SAMPLE_D]),
+    file_index=st.integers(min_value=0, max_value=len(_MUTABLE) - 1),
+    drop=st.sets(st.integers(min_value=0, max_value=40), max_size=6),
+    value=st.one_of(
+        st.none(),
+        st.sampled_from(["y", "n", "0", "0x0", "-1", '""', '"x y"', "0x7fffffffffff", "word"]),
+    ),
+)
+def test_a_mutated_build_plans_or_fails_cleanly(
+    name: str, file_index: int, drop: set[int], value: str | None
+) -> None:
+    """Lines dropped from, or values changed in, a configuration: a plan or McusealError."""
+    with tempfile.TemporaryDirectory() as tmp:
+        top = Path(tmp)
+        (top / ".west").mkdir()
+        (top / "mcuseal").mkdir()
+        (top / "mcuseal" / "samples").symlink_to(SAMPLES)
+        root = top / "build"
+        shutil.copytree(SAMPLES / name / "build", root)
+        target = root / _MUTABLE[file_index]
+        if target.is_file():
+            lines = target.read_text().splitlines()
+            kept = [line for i, line in enumerate(lines) if i not in drop]
+            if value is not None and kept:
+                index = sorted(drop)[0] % len(kept) if drop else 0
+                kept[index] = kept[index].split("=", 1)[0] + "=" + value
+            target.write_text("\n".join(kept) + "\n")
+        try:
+            plan = make_plan(read_build(root))
+            run_preflight(plan)
+        except McusealError:
+            pass

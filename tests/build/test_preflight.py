@@ -257,3 +257,19 @@ def test_app_and_mcuboot_modes_disagree(sample: Sample) -> None:
         CONFIG_MCUBOOT_BOOTLOADER_MODE_OVERWRITE_ONLY=True,
     )
     assert codes(root)["mode-mismatch"] is Severity.WARNING
+
+
+def test_b0n_without_netcore_update_routes_only_with_pcd_app(sample: Sample) -> None:
+    # sdk-mcuboot v2.0.99-ncs1 (NCS 2.6) compiles the reset-vector routing only with
+    # CONFIG_PCD_APP; b0n alone (pm_CPUNET.config) is then no hazard.
+    root = sample(SAMPLE_C)
+    set_config(root / "zephyr" / ".config", SB_CONFIG_NETCORE_APP_UPDATE=False)
+    app = root / "peripheral_lbs" / "zephyr" / ".config"
+    set_config(app, CONFIG_MCUBOOT_NETWORK_CORE_IMAGE_NUMBER=None)
+    mcuboot = root / "mcuboot" / "zephyr" / ".config"
+    set_config(mcuboot, CONFIG_PCD_APP=False, CONFIG_MCUBOOT_NETWORK_CORE_IMAGE_NUMBER=None)
+    assert codes(root)["nrf5340-reset-vector"] is Severity.INFO
+    # Earlier MCUboot (NCS 2.4/2.5) routes whenever PM_CPUNET_B0N_ADDRESS exists.
+    version = root / "peripheral_lbs" / "zephyr" / "include" / "generated" / "ncs_version.h"
+    version.write_text(version.read_text().replace('"2.7.0"', '"2.5.0"'))
+    assert codes(root)["nrf5340-reset-vector"] is Severity.ERROR

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcuseal.build.plan import UpgradeMode, find_topdir, make_plan
+from mcuseal.build.preflight import run_preflight
 from mcuseal.build.reader import Flavour, read_build
 from mcuseal.errors import BuildError
 
@@ -55,6 +56,23 @@ def test_ncs_v1_child_image_with_netcore(sample: Sample, workspace: Path) -> Non
     assert plan.mcuboot.scheme == "ecies-p256" and plan.mcuboot.nrf53_multi_image
     assert plan.mcuboot.mode is UpgradeMode.OVERWRITE_ONLY
     assert plan.dfu_zip == build.build_dir / "zephyr" / "dfu_application.zip"
+
+
+def test_ncs_v1_netcore_geometry(sample: Sample) -> None:
+    # partition_manager.cmake: net_app_slot_size = PM_MCUBOOT_SECONDARY_1_SIZE in
+    # simultaneous mode; sign_cmd's --align CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE.
+    root = sample(SAMPLE_A)
+    set_config(root / "pm.config", PM_MCUBOOT_SECONDARY_1_SIZE=0x3F000)
+    set_config(root / "zephyr" / ".config", CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE=8)
+    plan = make_plan(read_build(root), encrypt_netcore=True)
+    net = plan.netcore
+    assert net is not None and (net.slot_size, net.align) == (0x3F000, 8)
+    assert plan.app.align == 8
+    # Sysbuild (b0_mcuboot_signing.cmake): PM_MCUBOOT_PRIMARY_1_SIZE and --align 4.
+    root = sample(SAMPLE_B)
+    set_config(root / "pm.config", PM_MCUBOOT_SECONDARY_1_SIZE=0x3F000)
+    net = make_plan(read_build(root), encrypt_netcore=True).netcore
+    assert net is not None and (net.slot_size, net.align) == (0x40000, 4)
 
 
 def test_ncs_v1_without_netcore(sample: Sample) -> None:
@@ -149,7 +167,12 @@ def test_ncs_sysbuild_without_partition_manager_uses_primary_slot(sample: Sample
 
 
 def test_plain_zephyr_single_image(sample: Sample) -> None:
-    root = sample(SAMPLE_D) / "hello_world"
+    import shutil
+
+    # The application image on its own, as a build without sysbuild leaves it.
+    sysbuild = sample(SAMPLE_D)
+    root = sysbuild.parent / "plain"
+    shutil.copytree(sysbuild / "hello_world", root)
     build = read_build(root)
     assert build.flavour is Flavour.ZEPHYR and build.mcuboot is None
     plan = make_plan(build)
@@ -165,6 +188,43 @@ def test_domains_yaml_is_optional(sample: Sample) -> None:
     assert build.app.name == "peripheral_lbs" and build.netcore is not None
 
 
+def _add_domain(root: Path, name: str, config: str | None, *, first: bool = False) -> None:
+    import yaml
+
+    doc = yaml.safe_load((root / "domains.yaml").read_text())
+    if config is not None:
+        (root / name / "zephyr").mkdir(parents=True)
+        (root / name / "zephyr" / ".config").write_text(config)
+    entry = {"name": name, "build_dir": str(root / name)}
+    doc["domains"].insert(0 if first else len(doc["domains"]), entry)
+    (root / "domains.yaml").write_text(yaml.safe_dump(doc))
+
+
+def test_extra_and_absent_images_in_domains_yaml(sample: Sample) -> None:
+    root = sample(SAMPLE_B)
+    _add_domain(root, "unrelated", "CONFIG_SOC_NRF5340_CPUAPP=y\nCONFIG_BOOTLOADER_MCUBOOT=y\n")
+    _add_domain(root, "not_built", None)
+    plan = make_plan(read_build(root))
+    assert [i.name for i in plan.images] == ["peripheral_lbs", "ipc_radio"]
+    assert any("'not_built'" in n and "ignored" in n for n in plan.notes)
+
+
+def test_the_netcore_image_is_the_one_ncs_signs(sample: Sample) -> None:
+    root = sample(SAMPLE_B)
+    net_config = "CONFIG_SOC_NRF5340_CPUNET=y\nCONFIG_SOC_NRF5340_CPUNET_QKAA=y\n"
+    _add_domain(root, "aaa_radio_test", net_config, first=True)
+
+    def netcore_name() -> str | None:
+        net = read_build(root).netcore
+        return net.name if net is not None else None
+
+    # signed_by_mcuboot_and_b0_ipc_radio.bin tells which one NCS signed ...
+    assert netcore_name() == "ipc_radio"
+    # ... and SB_CONFIG_NETCORE_IMAGE_NAME says it outright.
+    set_config(root / "zephyr" / ".config", SB_CONFIG_NETCORE_IMAGE_NAME="aaa_radio_test")
+    assert netcore_name() == "aaa_radio_test"
+
+
 def test_missing_optional_files_fall_back_to_sdk_defaults(sample: Sample) -> None:
     root = sample(SAMPLE_B)
     (root / "peripheral_lbs" / "zephyr" / "zephyr.dts").unlink()
@@ -173,7 +233,23 @@ def test_missing_optional_files_fall_back_to_sdk_defaults(sample: Sample) -> Non
     assert plan.app.align == 4
     assert any("align uses the SDK default 4" in n for n in plan.notes)
     net = plan.netcore
-    assert net is not None and net.load_address == 0x1008800  # PM_CPUNET_APP_ADDRESS
+    # The network core's addresses live only in pm_CPUNET.config (pm.config is per domain).
+    assert net is not None and net.load_address is None
+    assert plan.netcore_update and not plan.b0n_present
+
+
+def test_real_partition_manager_files(sample: Sample) -> None:
+    """pm.config as partition_manager_output.py writes it: bare words, no final newline."""
+    root = sample(SAMPLE_C)
+    text = (root / "pm.config").read_text()
+    assert "PM_MCUBOOT_NAME=mcuboot\n" in text and "PM_0_LABEL=MCUBOOT" in text
+    assert not text.endswith("\n") and "PM_CPUNET_" not in text
+    plan = make_plan(read_build(root))
+    assert plan.app.slot_size == 0x78000 and plan.app.header_size == 0x200
+    # b0n is known from pm_CPUNET.config's PM_B0N_ADDRESS, the net load address from PM_APP_ADDRESS.
+    assert plan.b0n_present
+    assert plan.netcore is not None and plan.netcore.load_address == 0x1008800
+    assert not run_preflight(plan).ok
 
 
 def test_explicit_keys_win(sample: Sample, tmp_path: Path) -> None:
@@ -274,10 +350,11 @@ def test_domains_yaml_of_any_shape_reads_or_raises_build_error(tmp_path: Path, d
 
     (tmp_path / "domains.yaml").write_text(yaml.safe_dump(doc))
     try:
-        domains = _read_domains(tmp_path)
+        default, domains = _read_domains(tmp_path)
     except BuildError:
         return
     assert all(isinstance(name, str) for name, _ in domains)
+    assert default is None or isinstance(default, str)
 
 
 def test_external_secondary_from_partitions_yml(sample: Sample) -> None:
@@ -291,3 +368,87 @@ def test_external_secondary_from_partitions_yml(sample: Sample) -> None:
     assert make_plan(read_build(root)).secondary_external is True
     (root / "partitions.yml").write_text("[broken\n")
     assert make_plan(read_build(root)).secondary_external is None
+
+
+def test_nrf54l_hash_options_follow_image_signing_cmake(sample: Sample) -> None:
+    root = sample(SAMPLE_E)
+    config = root / "mcuboot_with_encryption" / "zephyr" / ".config"
+    plan = make_plan(read_build(root))
+    assert (plan.app.sha, plan.app.pure, plan.app.hmac_sha) == (512, False, 512)
+    # Pure Ed25519: --pure alone, never with --sha (imgtool refuses the pair).
+    set_config(config, CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_PURE=True)
+    plan = make_plan(read_build(root))
+    assert (plan.app.sha, plan.app.pure) == (None, True)
+    assert "--sha" not in plan.app.imgtool_args()
+    # NCS before CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512: nRF54L + Ed25519 meant --sha 512.
+    set_config(
+        config,
+        CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_PURE=None,
+        CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512=None,
+    )
+    assert make_plan(read_build(root)).app.sha == 512
+
+
+@pytest.mark.parametrize("name", [SAMPLE_A, SAMPLE_B, SAMPLE_D, SAMPLE_E])
+def test_windows_line_endings_give_the_same_plan(sample: Sample, name: str) -> None:
+    root = sample(name)
+    plain = make_plan(read_build(root)).to_json()
+    for path in [*root.rglob("*.config"), *root.rglob("*.yaml"), *root.rglob("*.dts")]:
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert make_plan(read_build(root)).to_json() == plain
+
+
+def test_quoted_values_with_spaces(sample: Sample, workspace: Path) -> None:
+    import shutil
+
+    root = sample(SAMPLE_B)
+    keys = workspace / "my keys"
+    keys.mkdir()
+    shutil.copy(workspace / "mcuseal/samples/keys/sample-enc-ec256-priv.pem", keys / "enc key.pem")
+    set_config(root / "zephyr/.config", SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE="my keys/enc key.pem")
+    set_config(
+        root / "peripheral_lbs/zephyr/.config",
+        CONFIG_MCUBOOT_EXTRA_IMGTOOL_ARGS='--vid "acme corp" --pad-sig',
+    )
+    plan = make_plan(read_build(root))
+    assert plan.encryption_key is not None
+    assert plan.encryption_key.path == workspace / "my keys" / "enc key.pem"
+    assert plan.app.extra_args == ("--vid", "acme corp", "--pad-sig")
+
+
+def test_relative_keys_resolve_in_the_application_config_dir_first(
+    sample: Sample, workspace: Path, tmp_path: Path
+) -> None:
+    # Zephyr's cmake/mcuboot.cmake and NCS's newer sysbuild signing try
+    # APPLICATION_CONFIG_DIR (if the file is there) before the west top directory.
+    import shutil
+
+    root = sample(SAMPLE_D)
+    app_dir = tmp_path / "app"
+    (app_dir / "keys").mkdir(parents=True)
+    enc = workspace / "mcuseal/samples/keys/sample-enc-ec256-priv.pem"
+    shutil.copy(enc, app_dir / "keys" / "enc.pem")
+    (root / "hello_world" / "CMakeCache.txt").write_text(
+        f"APPLICATION_CONFIG_DIR:INTERNAL={app_dir}\n"
+    )
+    set_config(root / "zephyr" / ".config", SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE="keys/enc.pem")
+    plan = make_plan(read_build(root))
+    assert plan.encryption_key is not None
+    assert plan.encryption_key.path == app_dir / "keys" / "enc.pem"
+    # Not there: the west top directory, as before.
+    set_config(
+        root / "zephyr" / ".config",
+        SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE="mcuseal/samples/keys/sample-enc-ec256-priv.pem",
+    )
+    plan = make_plan(read_build(root))
+    assert plan.encryption_key is not None and plan.encryption_key.path == enc
+
+
+def test_an_image_dir_of_a_sysbuild_build_reads_the_whole_build(sample: Sample) -> None:
+    # Zephyr's old 'west sign' wanted -d build/<app>; that image alone would look like a
+    # plain Zephyr build and get Zephyr's geometry instead of NCS's Partition Manager one.
+    root = sample(SAMPLE_B)
+    plan = make_plan(read_build(root / "peripheral_lbs"))
+    assert plan.flavour is Flavour.NCS_SYSBUILD and plan.build.build_dir == root.resolve()
+    assert plan.app.slot_size == 0xE0000 and plan.app.pad_header
+    assert any("one image of the sysbuild build" in n for n in plan.notes)

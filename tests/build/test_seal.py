@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,7 @@ from .conftest import (
     SAMPLE_C,
     SAMPLE_D,
     SAMPLE_E,
+    set_config,
     snapshot,
 )
 
@@ -121,6 +124,16 @@ def test_factory_image_is_clear_and_verifies_in_the_primary_slot(
     _, image = load_hex(app / factory_rel)
     report = verify_image(image, trusted_keys=[load_public_key(KEYS / sign_key)], slot="primary")
     assert report.accepted and report.encryption is EncryptionState.CLEAR
+    # The peer's own check of the (plaintext) factory image.
+    as_bin = root.parent / "factory.bin"
+    as_bin.write_bytes(image)
+    verify = ["verify", "-k", str(KEYS / sign_key), str(as_bin)]
+    imgtool = subprocess.run(
+        [sys.executable, "-c", "from imgtool.main import imgtool; imgtool()", *verify],
+        capture_output=True,
+        text=True,
+    )
+    assert imgtool.returncode == 0 and "correctly validated" in imgtool.stdout, imgtool.stderr
     parsed = ParsedImage.loads(image)
     data = (app / input_rel).read_bytes()
     if name == SAMPLE_D:
@@ -168,6 +181,36 @@ def test_sysbuild_nrf5340_outputs_zip_and_untouched_sdk_files(
         assert sorted(zf.namelist()) == sorted(
             ["peripheral_lbs.signed.encrypted.bin", "ipc_radio.bin", "manifest.json"]
         )
+
+
+def test_zip_with_extra_files_keys_and_no_modtime(
+    sample: Sample, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = sample(SAMPLE_B)
+    zpath = root / "dfu_application.zip"
+    with zipfile.ZipFile(zpath) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(members.pop("manifest.json"))
+    # Keys in another order, a key generate_zip.py never writes, entries without modtime.
+    reordered = {"name": manifest["name"], "files": manifest["files"], "x-vendor": {"a": [1]}}
+    reordered |= {"format-version": manifest["format-version"], "time": manifest["time"]}
+    for entry in reordered["files"]:
+        del entry["modtime"]
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("README.txt", "release notes")
+        for name, data in members.items():
+            zf.writestr(name, data)
+        zf.writestr("manifest.json", json.dumps(reordered))
+    (root / "dfu_application.zip_manifest.json").write_text(json.dumps(reordered, indent=4))
+    assert seal(root) == 0
+    capsys.readouterr()
+    new = json.loads((root / "dfu_application.zip_manifest.json").read_text())
+    assert list(new) == list(reordered) and new["x-vendor"] == {"a": [1]}
+    assert all("modtime" not in e for e in new["files"])
+    assert new["files"][1] == reordered["files"][1]
+    with zipfile.ZipFile(zpath) as zf:
+        assert zf.read("README.txt") == b"release notes"
+        assert json.loads(zf.read("manifest.json")) == new
 
 
 def test_ncs_v1_zip_keeps_format_version_0_and_writes_merged_factory(
@@ -260,7 +303,6 @@ def test_extra_imgtool_args_after_double_dash(
 def test_header_load_address_routing_signs_with_rom_fixed(
     sample: Sample, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from .conftest import set_config
 
     root = sample(SAMPLE_C)
     set_config(root / "mcuboot/zephyr/.config", CONFIG_MCUBOOT_CHECK_HEADER_LOAD_ADDRESS=True)
@@ -273,8 +315,6 @@ def test_header_load_address_routing_signs_with_rom_fixed(
 
 def test_tfm_merged_hex_is_the_input(sample: Sample, capsys: pytest.CaptureFixture[str]) -> None:
     from mcuseal.image.hexfile import dump_hex
-
-    from .conftest import set_config
 
     root = sample(SAMPLE_E)
     app = root / "mcuboot_with_encryption" / "zephyr"
@@ -290,7 +330,6 @@ def test_tfm_merged_hex_is_the_input(sample: Sample, capsys: pytest.CaptureFixtu
 def test_uuid_routing_signs_with_vid_and_cid(
     sample: Sample, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from .conftest import set_config
 
     root = sample(SAMPLE_C)
     set_config(root / "mcuboot/zephyr/.config", CONFIG_MCUBOOT_UUID_CID=True)
@@ -306,3 +345,64 @@ def test_uuid_routing_signs_with_vid_and_cid(
         (root / "peripheral_lbs/zephyr/zephyr.signed.encrypted.bin").read_bytes()
     )
     assert {0x74, 0x75} <= {t.type for t in parsed.protected_tlvs}  # UUID_VID, UUID_CID
+
+
+def test_pure_ed25519_is_a_clean_refusal(
+    sample: Sample, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # USES_SHA512 stays set beside PURE (the SDK then passes --pure alone); the image core
+    # refuses a pure signature over ciphertext: one line, exit 2, nothing written.
+    root = sample(SAMPLE_E)
+    config = root / "mcuboot_with_encryption" / "zephyr" / ".config"
+    set_config(config, CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_PURE=True)
+    before = snapshot(root)
+    assert seal(root) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--pure cannot be combined with -E" in errors[0]
+    assert snapshot(root) == before
+
+
+def test_each_key_warning_is_printed_once(
+    sample: Sample, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = sample(SAMPLE_D)
+    keys = workspace / "keys"
+    keys.mkdir()
+    for name in ("sample-sign-ec-p256.pem", "sample-enc-ec256-priv.pem"):
+        (keys / name).write_bytes((KEYS / name).read_bytes())
+        (keys / name).chmod(0o644)
+    argv = ["-k", str(keys / "sample-sign-ec-p256.pem")]
+    assert seal(root, *argv) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings and len(warnings) == len(set(warnings)), warnings
+    assert sum("readable by group/others" in w for w in warnings) == 2
+
+
+def test_relative_and_symlinked_build_dirs(
+    sample: Sample,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = sample(SAMPLE_B)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "b").symlink_to(root)
+    monkeypatch.chdir(outside)
+    dfu = root / "peripheral_lbs" / "zephyr" / "zephyr.signed.encrypted.bin"
+    sdk_made = dfu.read_bytes()
+    # A link outside the workspace still finds the workspace (relative key paths) through
+    # the real directory, and the outputs land there.
+    assert main(["seal", "-d", "b", "--encrypt", "--allow-dev-keys", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert dfu.read_bytes() != sdk_made and (outside / "b").is_symlink()
+    assert any(Path(o["path"]).resolve() == dfu for o in result["outputs"])
+
+
+def test_seal_prints_the_plan_notes(sample: Sample, capsys: pytest.CaptureFixture[str]) -> None:
+    root = sample(SAMPLE_B)
+    (root / "peripheral_lbs" / "zephyr" / "zephyr.dts").unlink()
+    assert main(["seal", "-d", str(root / "peripheral_lbs"), "--encrypt", "--allow-dev-keys"]) == 0
+    out = capsys.readouterr().out
+    assert "note: " in out and "one image of the sysbuild build" in out
+    assert "align uses the SDK default 4" in out

@@ -96,7 +96,8 @@ def rewrite(zip_path: Path, replacements: list[Replacement], modtime: int) -> Re
             continue
         entry["size"] = len(rep.data)
         entry["file"] = rep.new_name
-        entry["modtime"] = modtime
+        if "modtime" in entry:  # never add a key the SDK's manifest did not have
+            entry["modtime"] = modtime
     missing = set(by_old) - {r.old_name for r in replacements if _listed(manifest, r.new_name)}
     if missing:
         raise BuildError(f"{zip_path}: no manifest entry for {', '.join(sorted(missing))}")

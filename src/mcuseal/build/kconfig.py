@@ -4,6 +4,9 @@ Both are written by the SDK's own generators in the same ``NAME=value`` dialect:
 ``y``/``n``/``m``, a double-quoted string with ``\\"`` and ``\\\\`` escapes, or a bare
 integer (decimal or ``0x`` hex).  ``# NAME is not set`` records an explicit *no*, which
 matters: it tells an option that exists but is off from an option this SDK never had.
+Partition Manager (``nrf/scripts/partition_manager_output.py``) also writes bare words
+(``PM_MCUBOOT_NAME=mcuboot``, ``PM_mcuboot_ID=PM_MCUBOOT_ID``, ``PM_0_LABEL=MCUBOOT``);
+``pm=True`` accepts them as strings.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ _NAME = r"[A-Za-z0-9_]+"
 _ASSIGN = re.compile(rf"^({_NAME})=(.*)$")
 _NOT_SET = re.compile(rf"^# ({_NAME}) is not set$")
 _BARE = re.compile(r"^[-+]?(0[xX][0-9a-fA-F]+|[0-9]+)$|^[ynm]$")
+_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Value = str | bool
 
@@ -35,8 +39,11 @@ class DotConfig:
     source: str = ""
 
     @classmethod
-    def loads(cls, text: str, source: str = "<.config>") -> DotConfig:
-        """Parse *text*; a line in neither form raises :class:`BuildError` naming it."""
+    def loads(cls, text: str, source: str = "<.config>", *, pm: bool = False) -> DotConfig:
+        """Parse *text*; a line in neither form raises :class:`BuildError` naming it.
+
+        :param pm: Partition Manager dialect (bare words are string values)
+        """
         values: dict[str, Value] = {}
         for lineno, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
@@ -53,19 +60,19 @@ class DotConfig:
                     f"{source}:{lineno}: not a Kconfig line: {raw[:60]!r}; the file is "
                     "corrupt, rebuild (west build -p) to regenerate it"
                 )
-            values[m.group(1)] = _value(m.group(2), source, lineno)
+            values[m.group(1)] = _value(m.group(2), source, lineno, pm)
         return cls(values=values, source=source)
 
     @classmethod
-    def load_file(cls, path: Path) -> DotConfig:
+    def load_file(cls, path: Path, *, pm: bool = False) -> DotConfig:
         """Read and parse *path* (UTF-8); unreadable files raise :class:`BuildError`."""
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = path.read_bytes().decode("utf-8-sig")  # a BOM from a Windows editor
         except FileNotFoundError:
             raise BuildError(f"{path} is missing; is this a complete build directory?") from None
         except (OSError, UnicodeDecodeError) as err:
             raise BuildError(f"cannot read {path}: {err}") from None
-        return cls.loads(text, str(path))
+        return cls.loads(text, str(path), pm=pm)
 
     def __contains__(self, name: object) -> bool:
         return name in self.values
@@ -100,7 +107,7 @@ class DotConfig:
         return value
 
 
-def _value(text: str, source: str, lineno: int) -> Value:
+def _value(text: str, source: str, lineno: int, pm: bool = False) -> Value:
     if text.startswith('"'):
         if len(text) < 2 or not text.endswith('"'):
             raise BuildError(f"{source}:{lineno}: unterminated string; the file is corrupt")
@@ -122,6 +129,8 @@ def _value(text: str, source: str, lineno: int) -> Value:
         return True
     if text == "n":
         return False
+    if pm and _WORD.match(text):
+        return text
     if not _BARE.match(text):
         raise BuildError(
             f"{source}:{lineno}: value {text[:40]!r} is neither y/n, a number nor a string"

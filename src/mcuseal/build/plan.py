@@ -392,13 +392,24 @@ def make_plan(
         nrf5340=nrf5340,
         netcore_update=netcore_update,
         nsib_upgradable_mcuboot=nsib,
-        b0n_present=pm is not None and "PM_CPUNET_B0N_ADDRESS" in pm,
+        b0n_present=_b0n_present(build),
         secondary_external=secondary_external,
         dfu_zip=dfu_zip,
         merged_hex=merged,
         topdir=topdir,
         notes=tuple(notes),
     )
+
+
+def _b0n_present(build: BuildInfo) -> bool:
+    """Is there a network-core b0n (MCUboot's ``PM_CPUNET_B0N_ADDRESS``)?
+
+    pm_config.h carries it with the domain prefix; the files a build keeps are per domain:
+    ``PM_B0N_ADDRESS`` in pm_CPUNET.config.
+    """
+    if build.pm_cpunet is not None and "PM_B0N_ADDRESS" in build.pm_cpunet:
+        return True
+    return build.pm is not None and "PM_CPUNET_B0N_ADDRESS" in build.pm
 
 
 def _first_existing(*paths: Path) -> Path | None:
@@ -452,6 +463,11 @@ def _split_encrypt_arg(args: tuple[str, ...]) -> tuple[tuple[str, ...], str | No
     return tuple(rest), key
 
 
+def _v1_align(cfg: DotConfig) -> int:
+    """NCS v1.x sign_cmd: ``--align ${CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE}``."""
+    return cfg.integer("CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE") or DEFAULT_WRITE_BLOCK_SIZE
+
+
 def _write_block_size(image: ImageBuild, notes: list[str]) -> int:
     if image.dts is not None:
         flash = image.dts.chosen("zephyr,flash")
@@ -485,7 +501,7 @@ def _app_plan(build: BuildInfo, mcuboot: McubootConfig, notes: list[str]) -> Ima
     if flavour is Flavour.NCS_CHILD_IMAGE:
         assert pm is not None
         version, _ = _version_of(cfg, "CONFIG_MCUBOOT_IMAGE_VERSION")
-        align = cfg.integer("CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE", DEFAULT_WRITE_BLOCK_SIZE) or 4
+        align = _v1_align(cfg)
         slot_size = pm.require_int("PM_MCUBOOT_PRIMARY_SIZE")
         header_size = pm.require_int("PM_MCUBOOT_PAD_SIZE")
         pad_header = True
@@ -570,8 +586,20 @@ def _app_plan(build: BuildInfo, mcuboot: McubootConfig, notes: list[str]) -> Ima
         }
         sdk_bin, sdk_hex = zdir / f"{kernel}.signed.bin", zdir / f"{kernel}.signed.hex"
 
-    sha = 512 if cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512") else None
+    # image_signing.cmake: --pure wins over --sha 512 (imgtool refuses both); before
+    # CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512 existed, nRF54L + Ed25519 meant --sha 512.
     pure = cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_PURE")
+    nrf54l_ed25519 = (
+        flavour.is_ncs
+        and (cfg.is_set("CONFIG_SOC_SERIES_NRF54L") or cfg.is_set("CONFIG_SOC_SERIES_NRF54LX"))
+        and cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_ED25519")
+    )
+    sha = None
+    if not pure and (
+        cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512")
+        or ("CONFIG_MCUBOOT_BOOTLOADER_USES_SHA512" not in cfg and nrf54l_ed25519)
+    ):
+        sha = 512
     counter = (
         cfg.integer("CONFIG_MCUBOOT_HW_DOWNGRADE_PREVENTION_COUNTER_VALUE")
         if cfg.is_set("CONFIG_MCUBOOT_HARDWARE_DOWNGRADE_PREVENTION")
@@ -579,14 +607,8 @@ def _app_plan(build: BuildInfo, mcuboot: McubootConfig, notes: list[str]) -> Ima
     )
     # What the SDK signs with; the preflight compares it with MCUboot's AES size.
     keylen = 256 if cfg.is_set("CONFIG_MCUBOOT_ENCRYPTION_ALG_AES_256") else 128
-    hmac = None
-    if (
-        flavour.is_ncs
-        and (cfg.is_set("CONFIG_SOC_SERIES_NRF54L") or cfg.is_set("CONFIG_SOC_SERIES_NRF54LX"))
-        and cfg.is_set("CONFIG_MCUBOOT_BOOTLOADER_SIGNATURE_TYPE_ED25519")
-    ):
-        # image_signing.cmake: "Only NRF54L gets the HMAC-SHA512".
-        hmac = 512
+    # image_signing.cmake: "Only NRF54L gets the HMAC-SHA512".
+    hmac = 512 if nrf54l_ed25519 else None
     vid = cid = None
     if cfg.is_set("CONFIG_MCUBOOT_IMGTOOL_UUID_VID"):
         vid = cfg.string("CONFIG_MCUBOOT_IMGTOOL_UUID_VID_NAME")
@@ -638,17 +660,25 @@ def _netcore_plan(build: BuildInfo, encrypt: bool, notes: list[str]) -> ImagePla
     load_address = pm_net.integer("PM_APP_ADDRESS") if pm_net is not None else None
     if load_address is None:
         load_address = pm.integer("PM_CPUNET_APP_ADDRESS")
-    slot_size = (
-        pm.integer("PM_MCUBOOT_PRIMARY_1_SIZE") or pm.integer("PM_MCUBOOT_PRIMARY_SIZE") or 0
-    )
     slot_addr = pm.integer("PM_MCUBOOT_PRIMARY_1_ADDRESS")
     if build.flavour is Flavour.NCS_CHILD_IMAGE:
+        # nrf/cmake/partition_manager.cmake: net_app_slot_size is the *secondary* slot's
+        # size ("_1" with MCUboot's NRF53_MULTI_IMAGE_UPDATE); the app's sign_cmd (align
+        # CONFIG_MCUBOOT_FLASH_WRITE_BLOCK_SIZE) signs the net core too.
+        multi = build.mcuboot is not None and build.mcuboot.config.is_set(
+            "CONFIG_NRF53_MULTI_IMAGE_UPDATE"
+        )
+        slot_size = pm.integer(f"PM_MCUBOOT_SECONDARY{'_1' if multi else ''}_SIZE") or 0
+        align = _v1_align(build.app.config)
         reuse = root / "zephyr" / "net_core_app_update.bin"
         input_path = root / "zephyr" / "net_core_app_to_sign.bin"
         version, _ = _version_of(build.app.config, "CONFIG_MCUBOOT_IMAGE_VERSION")
         header = pm.integer("PM_MCUBOOT_PAD_SIZE", DEFAULT_NCS_PAD) or DEFAULT_NCS_PAD
         outputs = {"encrypted_bin": root / "zephyr" / "net_core_app_update.encrypted.bin"}
     else:
+        # b0_mcuboot_signing.cmake: PM_MCUBOOT_PRIMARY_1_SIZE, --align 4.
+        slot_size = pm.integer("PM_MCUBOOT_PRIMARY_1_SIZE") or 0
+        align = 4
         reuse = root / f"signed_by_mcuboot_and_b0_{net.name}.bin"
         input_path = root / f"signed_by_b0_{net.name}.bin"
         version = sb.string("SB_CONFIG_SECURE_BOOT_MCUBOOT_VERSION") or DEFAULT_VERSION
@@ -664,7 +694,7 @@ def _netcore_plan(build: BuildInfo, encrypt: bool, notes: list[str]) -> ImagePla
         slot_size=slot_size,
         header_size=header,
         pad_header=True,
-        align=4,
+        align=align,
         version=version,
         slot_addr=slot_addr,
         load_address=load_address,
@@ -721,16 +751,17 @@ def _encryption_key_candidates(
     app = build.app.config
     mb = build.mcuboot.config if build.mcuboot else DotConfig()
     base = _mcuboot_conf_dirs(build, topdir)
+    app_dirs = _app_conf_dirs(build, topdir)
     entries: list[tuple[str, str | None, list[Path | None]]] = [
         (
             "SB_CONFIG_MCUSEAL_ENCRYPTION_KEY_FILE",
             sb.string("SB_CONFIG_MCUSEAL_ENCRYPTION_KEY_FILE"),
-            [topdir],
+            app_dirs,
         ),
         (
             "CONFIG_MCUSEAL_ENCRYPTION_KEY_FILE",
             app.string("CONFIG_MCUSEAL_ENCRYPTION_KEY_FILE"),
-            [topdir],
+            app_dirs,
         ),
     ]
     if sb.is_set("SB_CONFIG_BOOT_ENCRYPTION"):
@@ -738,14 +769,14 @@ def _encryption_key_candidates(
             (
                 "SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE",
                 sb.string("SB_CONFIG_BOOT_ENCRYPTION_KEY_FILE"),
-                [topdir],
+                app_dirs,
             )
         )
     entries += [
         (
             "CONFIG_MCUBOOT_ENCRYPTION_KEY_FILE",
             app.string("CONFIG_MCUBOOT_ENCRYPTION_KEY_FILE"),
-            [topdir],
+            app_dirs,
         ),
         (
             "MCUboot CONFIG_BOOT_ENCRYPTION_KEY_FILE",
@@ -754,7 +785,7 @@ def _encryption_key_candidates(
         ),
     ]
     _, extra_key = _split_encrypt_arg(_extra_args(app))
-    entries.append(("CONFIG_MCUBOOT_EXTRA_IMGTOOL_ARGS (-E)", extra_key, [topdir]))
+    entries.append(("CONFIG_MCUBOOT_EXTRA_IMGTOOL_ARGS (-E)", extra_key, app_dirs))
     return _candidates(entries, notes)
 
 
@@ -764,11 +795,12 @@ def _signature_key_candidates(
     sb = build.sysbuild_config or DotConfig()
     app = build.app.config
     mb = build.mcuboot.config if build.mcuboot else DotConfig()
+    app_dirs = _app_conf_dirs(build, topdir)
     entries: list[tuple[str, str | None, list[Path | None]]] = [
         (
             "SB_CONFIG_BOOT_SIGNATURE_KEY_FILE",
             sb.string("SB_CONFIG_BOOT_SIGNATURE_KEY_FILE"),
-            [topdir],
+            app_dirs,
         ),
     ]
     if build.flavour is not Flavour.NCS_CHILD_IMAGE:
@@ -777,7 +809,7 @@ def _signature_key_candidates(
             (
                 "CONFIG_MCUBOOT_SIGNATURE_KEY_FILE",
                 app.string("CONFIG_MCUBOOT_SIGNATURE_KEY_FILE"),
-                [topdir],
+                app_dirs,
             )
         )
     entries.append(
@@ -810,18 +842,35 @@ def _candidates(
     return out
 
 
+def _app_conf_dirs(build: BuildInfo, topdir: Path | None) -> list[Path | None]:
+    """Where the build's relative key paths resolve.
+
+    Zephyr's cmake/mcuboot.cmake and NCS's sysbuild signing (newer releases): the
+    application configuration directory when the file is there, else the west top
+    directory (older releases: the top directory only, which the existence test keeps).
+    """
+    conf = build.cmake_cache.get("APPLICATION_CONFIG_DIR")
+    if build.flavour is Flavour.NCS_CHILD_IMAGE or not conf:
+        return [topdir]
+    return [Path(conf), topdir]
+
+
 def _mcuboot_conf_dirs(build: BuildInfo, topdir: Path | None) -> list[Path | None]:
     """Where MCUboot's relative key paths resolve.
 
     NCS v1.x (nrf/modules/mcuboot/CMakeLists.txt): MCUboot's configuration directory, then
-    the MCUboot repository.  Sysbuild and Zephyr: the west top directory.
+    the MCUboot repository.  Sysbuild and Zephyr: as the application's own key paths.
     """
     if build.flavour is not Flavour.NCS_CHILD_IMAGE:
-        return [topdir]
+        return _app_conf_dirs(build, topdir)
     dirs: list[Path | None] = []
-    conf = build.mcuboot_cmake_cache.get("CONF_FILE") or build.cmake_cache.get("mcuboot_CONF_FILE")
-    if conf:
-        dirs.append(Path(conf.split(";")[0]).parent)
+    # nrf/modules/mcuboot: the directory of the parent's mcuboot_CONF_FILE, else MCUBOOT_DIR.
+    for conf in (
+        build.cmake_cache.get("mcuboot_CONF_FILE"),
+        build.mcuboot_cmake_cache.get("CONF_FILE"),
+    ):
+        if conf:
+            dirs.append(Path(conf.split(";")[0]).parent)
     zephyr_base = build.cmake_cache.get("ZEPHYR_BASE")
     if zephyr_base:
         dirs.append(Path(zephyr_base).parent / "bootloader" / "mcuboot")

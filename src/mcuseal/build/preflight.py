@@ -23,6 +23,8 @@ from mcuseal.errors import KeyError_, PreflightError, UsageError
 # earlier run it in simultaneous mode too.
 FIXED_NCS_VERSION = (2, 3, 0)
 FIXED_MCUBOOT_TAG = "v1.9.99-ncs4"
+# From sdk-mcuboot v2.0.99-ncs1 (2024-03, NCS 2.6) the routing also needs CONFIG_PCD_APP.
+PCD_GUARD_NCS_VERSION = (2, 6, 0)
 # Zephyr versions NCS shipped: < 3.2 only in NCS <= 2.1; 3.2.99 in NCS 2.2 and 2.3.
 _ZEPHYR_ONLY_BEFORE_FIX = (3, 2, 0)
 _ZEPHYR_ONLY_AFTER_FIX = (3, 3, 0)
@@ -135,7 +137,7 @@ def run_preflight(
         )
 
     _mode_checks(plan, add)
-    keys = _key_checks(plan, add, load_key)
+    _key_checks(plan, add, load_key)
     _routing_checks(plan, add, encrypt_netcore)
 
     swapping = mb.mode in (UpgradeMode.SWAP_SCRATCH, UpgradeMode.SWAP_MOVE, UpgradeMode.SWAP_OFFSET)
@@ -172,7 +174,6 @@ def run_preflight(
                 + ")",
             )
         )
-    del keys
     return PreflightReport(tuple(findings))
 
 
@@ -232,7 +233,7 @@ def _load(path: Path, load_key: Any) -> KeyInfo | None:
     return info
 
 
-def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> KeyInfo | None:
+def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> None:
     mb = plan.mcuboot
     enc = plan.encryption_key
     if enc is None:
@@ -245,7 +246,7 @@ def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> KeyInfo | None:
                 "CONFIG_MCUSEAL_ENCRYPTION_KEY_FILE)",
             )
         )
-        return None
+        return
     if not enc.path.is_file():
         add(
             Finding(
@@ -261,7 +262,7 @@ def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> KeyInfo | None:
                 + ")",
             )
         )
-        return None
+        return
     ours: KeyInfo = load_key(enc.path)
     if plan.extra_args_encrypt_key is not None and plan.flavour is Flavour.NCS_CHILD_IMAGE:
         add(
@@ -345,7 +346,7 @@ def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> KeyInfo | None:
             ref is not None
             and sig_kind is not None
             and ref.path.is_file()
-            and plan.signature_key.source in ("-k",)
+            and plan.signature_key.source == "-k"
         ):
             theirs = _load(ref.path, load_key)
             if theirs is not None and theirs.public != sig_kind.public:
@@ -358,7 +359,6 @@ def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> KeyInfo | None:
                         "update would fail signature validation; sign with MCUboot's key",
                     )
                 )
-    return ours
 
 
 def _kind_for(scheme: str) -> str:
@@ -496,6 +496,20 @@ def _reset_vector_verdict(plan: SealPlan) -> tuple[Severity, str]:
             "MCUboot routes updates by the header load address "
             "(CONFIG_MCUBOOT_CHECK_HEADER_LOAD_ADDRESS); mcuseal signs with --rom-fixed"
         )
+    version = plan.build.version
+    if (
+        mb.present
+        and not mb.pcd_app
+        and not plan.netcore_update
+        and version.ncs is not None
+        and version.ncs >= PCD_GUARD_NCS_VERSION
+    ):
+        # sdk-mcuboot v2.0.99-ncs1 (NCS 2.6) compiles the routing only with CONFIG_PCD_APP,
+        # which network-core update turns on.
+        return Severity.INFO, (
+            f"b0n is present but network-core update is off and this MCUboot ({version}) "
+            "routes by the reset vector only with CONFIG_PCD_APP"
+        )
     if not mb.nrf53_multi_image:
         return Severity.ERROR, "MCUboot is not in simultaneous multi-image mode"
     if plan.flavour.is_sysbuild:
@@ -503,7 +517,6 @@ def _reset_vector_verdict(plan: SealPlan) -> tuple[Severity, str]:
             "simultaneous multi-image update: a sysbuild build means NCS >= 2.4, whose MCUboot "
             "skips the reset-vector routing"
         )
-    version = plan.build.version
     if version.ncs is not None:
         if version.ncs >= FIXED_NCS_VERSION:
             return Severity.INFO, f"simultaneous multi-image update on {version}: no routing check"

@@ -16,6 +16,7 @@ default, which the plan records as a note.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from dataclasses import dataclass, field
@@ -124,6 +125,13 @@ def read_build(build_dir: str | Path) -> BuildInfo:
     top = DotConfig.load_file(top_config)
     if (root / "domains.yaml").is_file() or any(k.startswith("SB_CONFIG_") for k in top.values):
         return _read_sysbuild(root, top)
+    parent = root.resolve().parent
+    if (parent / "domains.yaml").is_file() and (parent / "zephyr" / ".config").is_file():
+        # One image of a sysbuild build (where Zephyr's old 'west sign' wanted -d): its
+        # signing rules, keys and MCUboot are only known from the sysbuild directory.
+        build = read_build(parent)
+        note = f"{root} is one image of the sysbuild build {parent}; sealed that build"
+        return dataclasses.replace(build, notes=(note, *build.notes))
     if (root / "mcuboot" / "zephyr" / ".config").is_file() or (root / "pm.config").is_file():
         return _read_child_image(root, top)
     return _read_zephyr(root, top)
@@ -144,39 +152,35 @@ def _read_sysbuild(root: Path, sb: DotConfig) -> BuildInfo:
             f"{root}/zephyr/.config holds no SB_CONFIG_* options although domains.yaml is "
             "present; the build is incomplete, rebuild it with west build -p"
         )
-    domains = _read_domains(root)
-    names = [n for n, _ in domains] if domains else _image_dirs(root)
-    default = _domains_default(root) if domains else None
-    paths = dict(domains) if domains else {n: root / n for n in names}
+    default, domains = _read_domains(root)
+    if not domains:
+        domains = [(name, root / name) for name in _image_dirs(root)]
     images: dict[str, ImageBuild] = {}
-    for name in names:
-        path = paths[name]
+    for name, path in domains:
         if not (path / "zephyr" / ".config").is_file():
-            alt = root / name
-            if (alt / "zephyr" / ".config").is_file():
-                path = alt
-            else:
+            if name in (default, "mcuboot"):
                 raise BuildError(
                     f"image {name!r} listed in {root}/domains.yaml has no zephyr/.config; "
                     "the build is incomplete, rebuild it"
                 )
+            else:
+                # An image mcuseal neither signs nor checks need not be there.
+                notes.append(f"image {name!r} in domains.yaml has no zephyr/.config; ignored")
+                continue
         images[name] = _image(name, path)
     app_name = default or _guess_app(root, images)
     if app_name not in images:
         raise BuildError(f"{root}/domains.yaml names default image {app_name!r} that was not built")
     mcuboot = images.get("mcuboot")
-    netcore = next(
-        (img for n, img in images.items() if n not in _NOT_APPLICATION and img.is_nrf5340_netcore),
-        None,
-    )
+    netcore = _pick_netcore(root, sb, images)
     flavour = (
         Flavour.NCS_SYSBUILD if "SB_CONFIG_PARTITION_MANAGER" in sb else Flavour.ZEPHYR_SYSBUILD
     )
     pm = pm_cpunet = None
     if sb.is_set("SB_CONFIG_PARTITION_MANAGER"):
-        pm = DotConfig.load_file(root / "pm.config")
+        pm = DotConfig.load_file(root / "pm.config", pm=True)
         if (root / "pm_CPUNET.config").is_file():
-            pm_cpunet = DotConfig.load_file(root / "pm_CPUNET.config")
+            pm_cpunet = DotConfig.load_file(root / "pm_CPUNET.config", pm=True)
     app = images[app_name]
     return BuildInfo(
         build_dir=root,
@@ -192,6 +196,18 @@ def _read_sysbuild(root: Path, sb: DotConfig) -> BuildInfo:
         mcuboot_cmake_cache=_read_cmake_cache(mcuboot.path / "CMakeCache.txt") if mcuboot else {},
         notes=tuple(notes),
     )
+
+
+def _pick_netcore(root: Path, sb: DotConfig, images: dict[str, ImageBuild]) -> ImageBuild | None:
+    """The network-core image NCS signs: SB_CONFIG_NETCORE_IMAGE_NAME, else the one with a
+    ``signed_by_mcuboot_and_b0_<name>.bin``, else the only (first) nRF5340 net-core image."""
+    candidates = [
+        img for n, img in images.items() if n not in _NOT_APPLICATION and img.is_nrf5340_netcore
+    ]
+    named = sb.string("SB_CONFIG_NETCORE_IMAGE_NAME")
+    signed = [c for c in candidates if (root / f"signed_by_mcuboot_and_b0_{c.name}.bin").is_file()]
+    by_name = [c for c in candidates if c.name == named]
+    return next(iter(by_name or signed or candidates), None)
 
 
 def _read_child_image(root: Path, app_config: DotConfig) -> BuildInfo:
@@ -218,7 +234,7 @@ def _read_child_image(root: Path, app_config: DotConfig) -> BuildInfo:
             netcore = candidate
             break
     pm_cpunet = (
-        DotConfig.load_file(root / "pm_CPUNET.config")
+        DotConfig.load_file(root / "pm_CPUNET.config", pm=True)
         if (root / "pm_CPUNET.config").is_file()
         else None
     )
@@ -228,7 +244,7 @@ def _read_child_image(root: Path, app_config: DotConfig) -> BuildInfo:
         app=app,
         mcuboot=mcuboot,
         netcore=netcore,
-        pm=DotConfig.load_file(root / "pm.config"),
+        pm=DotConfig.load_file(root / "pm.config", pm=True),
         pm_cpunet=pm_cpunet,
         version=_read_version(root / "zephyr"),
         cmake_cache=_read_cmake_cache(root / "CMakeCache.txt"),
@@ -287,10 +303,11 @@ def _guess_app(root: Path, images: dict[str, ImageBuild]) -> str:
     return apps[0]
 
 
-def _read_domains(root: Path) -> list[tuple[str, Path]]:
+def _read_domains(root: Path) -> tuple[str | None, list[tuple[str, Path]]]:
+    """domains.yaml's default image and (name, build directory) pairs; none without it."""
     path = root / "domains.yaml"
     if not path.is_file():
-        return []
+        return None, []
     doc = _load_yaml(path)
     domains = doc.get("domains")
     if not isinstance(domains, list) or not domains:
@@ -308,12 +325,8 @@ def _read_domains(root: Path) -> list[tuple[str, Path]]:
         if not (candidate / "zephyr" / ".config").is_file():
             candidate = root / name
         out.append((name, candidate))
-    return out
-
-
-def _domains_default(root: Path) -> str | None:
-    default = _load_yaml(root / "domains.yaml").get("default")
-    return default if isinstance(default, str) else None
+    default = doc.get("default")
+    return (default if isinstance(default, str) else None), out
 
 
 def _load_yaml(path: Path) -> dict[str, object]:

@@ -8,6 +8,7 @@ byte-identical.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcuseal._io import atomic_write
+from mcuseal._io import atomic_writer
 from mcuseal.build import dfuzip
 from mcuseal.build._extra import apply_imgtool_args
 from mcuseal.build._samplekeys import SAMPLE_KEY_FINGERPRINTS
@@ -120,7 +121,7 @@ def _check_dev_key(key: object, role: str, path: Path, allow: bool) -> str | Non
 
 
 def _load_keys(plan: SealPlan, allow_dev_keys: bool) -> tuple[Signer, KeyWrapper, list[str]]:
-    from mcuseal.keys import load_key_or_kek, load_key_wrapper, load_signer
+    from mcuseal.keys import load_key_or_kek, load_private_key, signer_for, wrapper_for
 
     enc, sig = plan.encryption_key, plan.signature_key
     if enc is None:
@@ -133,13 +134,16 @@ def _load_keys(plan: SealPlan, allow_dev_keys: bool) -> tuple[Signer, KeyWrapper
             "no signing key: pass -k KEY or configure SB_CONFIG_BOOT_SIGNATURE_KEY_FILE / "
             "CONFIG_MCUBOOT_SIGNATURE_KEY_FILE"
         )
-    signer = load_signer(sig.path)
-    wrapper = load_key_wrapper(enc.path)
+    # Each file is read once, so its warnings (mode, development key) come once.
+    sig_key = load_private_key(sig.path)
+    enc_key = load_key_or_kek(enc.path)
+    signer = signer_for(sig_key, path=sig.path)
+    wrapper = wrapper_for(enc_key, path=enc.path)
     dev = [
         name
         for name in (
-            _check_dev_key(load_key_or_kek(sig.path), "signing key", sig.path, allow_dev_keys),
-            _check_dev_key(load_key_or_kek(enc.path), "encryption key", enc.path, allow_dev_keys),
+            _check_dev_key(sig_key, "signing key", sig.path, allow_dev_keys),
+            _check_dev_key(enc_key, "encryption key", enc.path, allow_dev_keys),
         )
         if name
     ]
@@ -180,11 +184,15 @@ def _read_payload(path: Path) -> bytes:
     from mcuseal.image.hexfile import load_hex
 
     if path.suffix == ".hex":
-        return load_hex(path)[1]
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise BuildError(f"cannot read {path}: {err.strerror}") from None
+        data = load_hex(path)[1]
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise BuildError(f"cannot read {path}: {err.strerror}") from None
+    if not data:
+        raise BuildError(f"{path} is empty; the build did not finish, rebuild it")
+    return data
 
 
 def _is_encrypted_hex(path: Path) -> bool:
@@ -257,11 +265,7 @@ def seal(
     elif plan.flavour.is_ncs:
         pending.notes.append("no dfu_application.zip in the build: nothing to rewrite")
 
-    outputs = []
-    for path, data, role in pending.writes:
-        replaced = path.exists()
-        atomic_write(path, data)
-        outputs.append(Output(path=path, role=role, replaced=replaced))
+    outputs = _write_all(pending.writes)
     for sdk_file in (app.sdk_signed_bin,):
         if sdk_file is not None:
             pending.kept.append((sdk_file, "SDK output, unchanged"))
@@ -271,9 +275,35 @@ def seal(
         kept=tuple(pending.kept),
         flash=flash,
         warnings=tuple(warnings),
-        notes=tuple(pending.notes),
+        notes=(*plan.notes, *pending.notes),
         dev_keys=tuple(dev_keys),
     )
+
+
+def _write_all(writes: list[tuple[Path, bytes, str]]) -> list[Output]:
+    """Write every output or none: all temporaries first, then the renames.
+
+    An unwritable build directory (read-only, full disk) fails while the temporaries are
+    made, so the build directory is left as it was.
+    """
+    for path, _, _ in writes:
+        if path.is_dir():
+            raise BuildError(f"cannot write {path}: a directory has that name; remove it")
+    outputs = [Output(path=path, role=role, replaced=path.exists()) for path, _, role in writes]
+    current = writes[0][0] if writes else None
+    try:
+        with contextlib.ExitStack() as stack:
+            for path, data, _ in writes:
+                current = path
+                out = stack.enter_context(atomic_writer(path))
+                out.write(data)
+                out.flush()  # a full disk or a size limit shows here, naming this file
+    except OSError as err:
+        raise BuildError(
+            f"cannot write {current}: {err.strerror or err}; nothing was written, make the "
+            "build directory writable and run again"
+        ) from None
+    return outputs
 
 
 def _netcore(

@@ -26,8 +26,9 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         "-d",
         "--build-dir",
         type=Path,
-        default=Path("build"),
-        help="build directory written by 'west build' (default: build)",
+        default=None,
+        help="build directory written by 'west build' (default: the current directory when it "
+        "is one, as west build finds it, else build)",
     )
     parser.add_argument(
         "-E",
@@ -66,8 +67,12 @@ def plan_from_args(args: argparse.Namespace) -> SealPlan:
     from mcuseal.build import make_plan, read_build
 
     encrypt = getattr(args, "encrypt", None)
+    build_dir = args.build_dir
+    if build_dir is None:
+        # west build's own lookup: the current directory if it is a build directory.
+        build_dir = Path() if (Path("zephyr") / ".config").is_file() else Path("build")
     return make_plan(
-        read_build(args.build_dir),
+        read_build(build_dir),
         topdir=args.topdir,
         encryption_key=Path(encrypt) if encrypt else None,
         signature_key=args.key,

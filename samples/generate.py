@@ -664,7 +664,7 @@ def ncs27(out: Path, simultaneous: bool) -> None:
     # b0n's own validation data is out of scope here: signed_by_b0 is the plain image plus a tag.
     write(out / f"signed_by_b0_{net_name}.bin", net + b"B0N-SIGNED-SAMPLE")
     net_slot = "0x40000" if simultaneous else "0x78000"
-    # b0_mcuboot_signing.cmake builds -k into imgtool_extra but never appends it: hash only.
+    # b0_mcuboot_signing.cmake signs with SB_CONFIG_BOOT_SIGNATURE_KEY_FILE (-k in imgtool_extra).
     imgtool(
         "--version",
         "1",
@@ -675,6 +675,8 @@ def ncs27(out: Path, simultaneous: bool) -> None:
         "--pad-header",
         "--header-size",
         "0x200",
+        "-k",
+        str(KEYS / SIGN_EC),
         str(out / f"signed_by_b0_{net_name}.bin"),
         str(out / f"signed_by_mcuboot_and_b0_{net_name}.bin"),
     )

@@ -100,6 +100,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--name", default="mcuseal-sim", help="BLE advertising name (default: %(default)s)"
     )
+    where.add_argument(
+        "--ble-security",
+        choices=("none", "encrypt", "authen"),
+        default="none",
+        help="what the SMP characteristic requires: nothing (Zephyr's PERM_RW), an encrypted "
+        "link (PERM_RW_ENCRYPT) or authenticated pairing with a displayed passkey "
+        "(PERM_RW_AUTHEN)",
+    )
     dev = parser.add_argument_group("the device")
     dev.add_argument(
         "--sign-key",
@@ -227,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         reset_at=tuple(args.reset_at),
         seed=args.seed,
         netcore_b0n_addr=args.netcore_check,
+        ble_security=args.ble_security,
     )
     check = McubootCheck.from_files(args.sign_key, args.enc_key, slot_size=args.slot_size)
     primary = _load_primary(args.primary, args.images, check)

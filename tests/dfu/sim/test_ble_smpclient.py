@@ -7,6 +7,7 @@ attached to the device's bumble link, in-process or through HCI over TCP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from smpclient.requests.image_management import ImageStatesRead, ImageStatesWrit
 from smpclient.requests.os_management import EchoWrite, ResetWrite
 from smpclient.transport import SMPTransportDisconnected
 from smpclient.transport.bumble import SMPBumbleTransport
+from smpclient.transport.bumble.keystore import InMemory
 
 from mcuseal.dfu.sim import SimConfig, VirtualDevice, read_info
 
@@ -42,7 +44,7 @@ async def test_upload_over_in_process_link(make_image: MakeImage, mtu: int) -> N
         )
         await central.power_on()
         connection = await central.connect(peripheral.address)
-        transport = SMPBumbleTransport(preferred_mtu=mtu)
+        transport = SMPBumbleTransport(preferred_mtu=mtu, keystore=InMemory())
         await transport.use_connection(connection)
         client = SMPClient(transport, str(peripheral.address))
         await client._initialize()
@@ -62,7 +64,9 @@ async def test_upload_over_hci_tcp(make_image: MakeImage) -> None:
     image = make_image("2.1.0", 9000).read_bytes()
     async with VirtualDevice(SimConfig()) as device:
         peripheral, port = await device.serve_hci_tcp("127.0.0.1", 0, name="sim-tcp")
-        transport = SMPBumbleTransport(hci=f"tcp-client:127.0.0.1:{port}", preferred_mtu=498)
+        transport = SMPBumbleTransport(
+            hci=f"tcp-client:127.0.0.1:{port}", preferred_mtu=498, keystore=InMemory()
+        )
         client = SMPClient(transport, str(peripheral.address).split("/")[0], timeout_s=5.0)
         await client.connect(connect_timeout_s=10.0)
         try:
@@ -95,7 +99,7 @@ async def test_ble_dfu_test_reset_reconnect_confirm(
         peripheral = await device.serve_ble(name="sim-dfu")
         central = await _central(peripheral)
         connection = await central.connect(peripheral.address)
-        transport = SMPBumbleTransport(preferred_mtu=247)
+        transport = SMPBumbleTransport(preferred_mtu=247, keystore=InMemory())
         await transport.use_connection(connection)
         client = SMPClient(transport, "sim-dfu")
         await client._initialize()
@@ -110,7 +114,7 @@ async def test_ble_dfu_test_reset_reconnect_confirm(
         assert "disconnect" in [e.kind for e in device.events]
         # The device advertises again after its reset: reconnect and confirm.
         connection = await central.connect(peripheral.address)
-        transport = SMPBumbleTransport(preferred_mtu=247)
+        transport = SMPBumbleTransport(preferred_mtu=247, keystore=InMemory())
         await transport.use_connection(connection)
         client = SMPClient(transport, "sim-dfu")
         await client._initialize()
@@ -129,7 +133,7 @@ async def test_link_drop_mid_upload_then_resume_by_sha(make_image: MakeImage) ->
         peripheral = await device.serve_ble(name="sim-drop")
         central = await _central(peripheral)
         connection = await central.connect(peripheral.address)
-        transport = SMPBumbleTransport(preferred_mtu=498)
+        transport = SMPBumbleTransport(preferred_mtu=498, keystore=InMemory())
         await transport.use_connection(connection)
         client = SMPClient(transport, "sim-drop", timeout_s=2.0)
         await client._initialize()
@@ -143,7 +147,7 @@ async def test_link_drop_mid_upload_then_resume_by_sha(make_image: MakeImage) ->
                 break
             await asyncio.sleep(0.05)
         connection = await central.connect(peripheral.address)
-        transport = SMPBumbleTransport(preferred_mtu=498)
+        transport = SMPBumbleTransport(preferred_mtu=498, keystore=InMemory())
         await transport.use_connection(connection)
         client = SMPClient(transport, "sim-drop", timeout_s=2.0)
         await client._initialize()
@@ -157,19 +161,24 @@ async def test_link_drop_mid_upload_then_resume_by_sha(make_image: MakeImage) ->
     assert any(e.kind == "upload-resume" for e in device.events)
 
 
+async def echo_over_hci(hci: str, target: str, text: str, **transport_kwargs: Any) -> None:
+    """Connect an unmodified SMPBumbleTransport through *hci*, echo *text*, disconnect."""
+    transport = SMPBumbleTransport(hci=hci, keystore=InMemory(), **transport_kwargs)
+    client = SMPClient(transport, target, timeout_s=5.0)
+    await client.connect(connect_timeout_s=10.0)
+    try:
+        echo = await client.request(EchoWrite(d=text))
+        assert success(echo) and echo.r == text
+    finally:
+        await client.disconnect()
+
+
 async def test_hci_tcp_accepts_a_new_host_after_the_first_leaves(make_image: MakeImage) -> None:
     async with VirtualDevice(SimConfig()) as device:
         peripheral, port = await device.serve_hci_tcp("127.0.0.1", 0, name="sim-tcp2")
         address = str(peripheral.address).split("/")[0]
         for attempt in range(2):
-            transport = SMPBumbleTransport(hci=f"tcp-client:127.0.0.1:{port}", preferred_mtu=498)
-            client = SMPClient(transport, address, timeout_s=5.0)
-            await client.connect(connect_timeout_s=10.0)
-            try:
-                echo = await client.request(EchoWrite(d=f"host {attempt}"))
-                assert success(echo) and echo.r == f"host {attempt}"
-            finally:
-                await client.disconnect()
+            await echo_over_hci(f"tcp-client:127.0.0.1:{port}", address, f"host {attempt}")
 
 
 async def test_a_host_that_vanishes_frees_the_device_for_the_next(make_image: MakeImage) -> None:
@@ -185,15 +194,7 @@ async def test_a_host_that_vanishes_frees_the_device_for_the_next(make_image: Ma
         await host.connect(peripheral.address)
         await transport.close()  # unplugged: no LE disconnect from the host
         address = str(peripheral.address).split("/")[0]
-        client = SMPClient(
-            SMPBumbleTransport(hci=f"tcp-client:127.0.0.1:{port}"), address, timeout_s=5.0
-        )
-        await client.connect(connect_timeout_s=10.0)
-        try:
-            echo = await client.request(EchoWrite(d="next"))
-            assert success(echo) and echo.r == "next"
-        finally:
-            await client.disconnect()
+        await echo_over_hci(f"tcp-client:127.0.0.1:{port}", address, "next")
 
 
 async def test_found_by_name_and_listed_as_smp_capable() -> None:
@@ -202,10 +203,53 @@ async def test_found_by_name_and_listed_as_smp_capable() -> None:
         hci = f"tcp-client:127.0.0.1:{port}"
         found = await SMPBumbleTransport.scan(hci=hci, timeout_s=0.5)
         assert [(r.name, r.has_smp_service) for r in found] == [("mcuseal-sim", True)]
-        client = SMPClient(SMPBumbleTransport(hci=hci), "mcuseal-sim", timeout_s=5.0)
-        await client.connect(connect_timeout_s=5.0)
+        await echo_over_hci(hci, "mcuseal-sim", "by name")
+
+
+async def test_encrypted_characteristic_needs_pairing() -> None:
+    from smpclient.transport.bumble.pairing import NoInputNoOutput
+
+    async with VirtualDevice(SimConfig(ble_security="encrypt")) as device:
+        peripheral, port = await device.serve_hci_tcp("127.0.0.1", 0, name="sim-enc")
+        hci = f"tcp-client:127.0.0.1:{port}"
+        address = str(peripheral.address).split("/")[0]
+        client = SMPClient(SMPBumbleTransport(hci=hci, keystore=InMemory()), address, timeout_s=1.0)
+        await client.connect(connect_timeout_s=5.0)  # params read times out: frames are lost
         try:
-            echo = await client.request(EchoWrite(d="by name"))
-            assert success(echo) and echo.r == "by name"
+            with pytest.raises(TimeoutError):
+                await client.request(EchoWrite(d="plain"))
         finally:
             await client.disconnect()
+        assert any(e.detail.get("why") == "link not encrypted" for e in device.events)
+        await echo_over_hci(hci, address, "paired", pair_on_connect=NoInputNoOutput())
+
+
+async def test_authenticated_characteristic_needs_the_displayed_passkey() -> None:
+    from smpclient.transport.bumble.pairing import KeyboardOnly, NoInputNoOutput
+
+    async with VirtualDevice(SimConfig(ble_security="authen")) as device:
+        peripheral, port = await device.serve_hci_tcp("127.0.0.1", 0, name="sim-authen")
+        hci = f"tcp-client:127.0.0.1:{port}"
+        address = str(peripheral.address).split("/")[0]
+        # Just Works cannot authenticate the link: pairing fails or the frames are lost.
+        transport = SMPBumbleTransport(
+            hci=hci, pair_on_connect=NoInputNoOutput(), keystore=InMemory()
+        )
+        client = SMPClient(transport, address, timeout_s=1.0)
+        answered = False
+        with contextlib.suppress(Exception):
+            await client.connect(connect_timeout_s=5.0)
+            answered = success(await client.request(EchoWrite(d="just works")))
+        with contextlib.suppress(Exception):
+            await client.disconnect()
+        assert not answered
+
+        async def typed() -> int:
+            for _ in range(100):
+                shown = [e for e in device.events if e.kind == "passkey"]
+                if shown:
+                    return int(str(shown[-1].detail["passkey"]))
+                await asyncio.sleep(0.02)
+            raise AssertionError("the device never displayed a passkey")
+
+        await echo_over_hci(hci, address, "authenticated", pair_on_connect=KeyboardOnly(typed))

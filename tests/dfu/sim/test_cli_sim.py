@@ -43,11 +43,14 @@ def test_bad_ble_spec_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
 
 async def test_sim_serves_ble_as_hci_over_tcp(run_sim: Any) -> None:
     from smpclient.transport.bumble import SMPBumbleTransport
+    from smpclient.transport.bumble.keystore import InMemory
 
     sim = await run_sim("--ble", "tcp-server:127.0.0.1:0", "--name", "rehearsal")
     listen = await sim.next_event("listen")
     assert listen["transport"] == "hci-tcp"
-    transport = SMPBumbleTransport(hci=f"tcp-client:127.0.0.1:{listen['port']}")
+    transport = SMPBumbleTransport(
+        hci=f"tcp-client:127.0.0.1:{listen['port']}", keystore=InMemory()
+    )
     client = SMPClient(transport, "rehearsal", timeout_s=5.0)
     await client.connect(connect_timeout_s=10.0)
     try:

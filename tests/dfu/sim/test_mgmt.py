@@ -152,6 +152,10 @@ def test_os_group() -> None:
     assert request(server, 0, 8, {}, write=False) == {"bootloader": "MCUboot"}
     assert request(server, 0, 8, {"query": "mode"}, write=False) == {"mode": 3}
     assert request(new_server(2), 0, 8, {"query": "mode"}, write=False) == {"mode": 2}
+    assert request(server, 0, 8, {"query": 1}, write=False) == {"rc": 3}
+    unknown = {"query": "colour"}
+    assert request(server, 0, 8, unknown, write=False) == {"err": {"group": 0, "rc": 3}}
+    assert request(server, 0, 8, unknown, write=False, version=0) == {"rc": 5}  # ENOENT
     assert request(server, 0, 7, {}, write=False) == {"rc": 8}
     header = SmpHeader(op=2, version=1, flags=0, length=0, group=0, sequence=1, command=5)
     effects = server.process(encode_frame(header, {}))

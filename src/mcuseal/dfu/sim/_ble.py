@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import secrets
 from typing import TYPE_CHECKING, Any, Final
 
 from bumble.controller import Controller
@@ -33,6 +33,7 @@ from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.hci import Address, HCI_Disconnect_Command, HCI_ErrorCode, OwnAddressType
 from bumble.host import Host
 from bumble.link import LocalLink
+from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink, StreamPacketSource
 
 from mcuseal.dfu.smpframe import HEADER_SIZE, SmpHeader
@@ -45,14 +46,14 @@ SMP_CHARACTERISTIC_UUID: Final = "DA2E7828-FBCE-4E01-AE9E-261174997C48"
 #: ``CONFIG_BT_L2CAP_TX_MTU`` of NCS's high-throughput SMP sample.
 MAX_ATT_MTU: Final = 498
 
-_addresses = itertools.count(1)
-
 
 def _static_address() -> Address:
-    n = next(_addresses)
-    return Address(
-        f"C0:5E:A1:00:{(n >> 8) & 0xFF:02X}:{n & 0xFF:02X}", Address.RANDOM_DEVICE_ADDRESS
-    )
+    # A fresh random static address per device: hosts that keep bonds across runs
+    # (smpclient's default keystore is a file in /tmp) must not mistake one virtual
+    # device for another.
+    raw = bytearray(secrets.token_bytes(6))
+    raw[0] |= 0xC0
+    return Address(":".join(f"{b:02X}" for b in raw), Address.RANDOM_DEVICE_ADDRESS)
 
 
 def advertising_payloads(name: str) -> tuple[bytes, bytes]:
@@ -86,6 +87,17 @@ def advertising_payloads(name: str) -> tuple[bytes, bytes]:
     return bytes(AdvertisingData(items)), bytes(AdvertisingData([first]))
 
 
+class _DisplayPasskey(PairingDelegate):
+    """The device side of passkey entry: it displays, the user types it on the host."""
+
+    def __init__(self, device: VirtualDevice) -> None:
+        super().__init__(io_capability=PairingDelegate.IoCapability.DISPLAY_OUTPUT_ONLY)
+        self._device = device
+
+    async def display_number(self, number: int, digits: int) -> None:
+        self._device.emit("passkey", {"passkey": f"{number:0{digits}d}"})
+
+
 class _Reassembly:
     """Zephyr's single ``smp_reassembly`` context for the BLE transport."""
 
@@ -104,23 +116,23 @@ class _Reassembly:
         device = self._device
         if self._buf is None:
             if len(fragment) < HEADER_SIZE:
-                device._emit("drop", {"why": "fragment shorter than a header"})
+                device.emit("drop", {"why": "fragment shorter than a header"})
                 return None
             expected = SmpHeader.loads(fragment).frame_size
             limit = device.config.buf_size
             if len(fragment) > limit or expected > limit:
-                device._emit("drop", {"why": "frame larger than net_buf", "size": expected})
+                device.emit("drop", {"why": "frame larger than net_buf", "size": expected})
                 return None
             if len(fragment) > expected:
-                device._emit("drop", {"why": "fragment overflows frame"})
+                device.emit("drop", {"why": "fragment overflows frame"})
                 return None
             if not device.take_buffer():
-                device._emit("drop", {"why": "no free net_buf", "size": expected})
+                device.emit("drop", {"why": "no free net_buf", "size": expected})
                 return None
             self._buf = bytearray()
             self._expected = expected
         if len(fragment) > self._expected:
-            device._emit("drop", {"why": "fragment overflows frame"})
+            device.emit("drop", {"why": "fragment overflows frame"})
             self.drop()
             return None
         self._buf += fragment
@@ -160,8 +172,14 @@ class BlePeripheral:
         self.bumble.add_service(Service(SMP_SERVICE_UUID, [self.characteristic]))
         self._reassembly = _Reassembly(device)
         self._senders: dict[Connection, asyncio.Queue[bytes | None]] = {}
+        self._mitm: dict[Connection, bool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.bumble.on("connection", self._on_connection)
+        if device.config.ble_security == "authen":
+            # A Zephyr device built for authenticated pairing shows a passkey.
+            self.bumble.pairing_config_factory = lambda _connection: PairingConfig(
+                sc=True, mitm=True, bonding=True, delegate=_DisplayPasskey(device)
+            )
         self.bumble.on("characteristic_subscription", self._on_subscription)
 
     async def start(self) -> None:
@@ -169,7 +187,7 @@ class BlePeripheral:
         await self._advertise()
         self.device.add_reset_listener(self._going_down, self._advertise)
         self.device.add_closer(self.close)
-        self.device._emit("advertise", {"name": self.name, "address": str(self.address)})
+        self.device.emit("advertise", {"name": self.name, "address": str(self.address)})
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -224,10 +242,18 @@ class BlePeripheral:
             self._reassembly.drop()
             queue.put_nowait(None)
             self._senders.pop(connection, None)
-            self.device._emit("disconnect", {"peer": str(connection.peer_address)})
+            self._mitm.pop(connection, None)
+            self.device.emit("disconnect", {"peer": str(connection.peer_address)})
 
+        def paired(keys: Any) -> None:
+            # bumble calls every encrypted LE link authenticated; Zephyr's AUTHEN needs
+            # keys from a MITM-protected pairing (not Just Works).
+            ltk = getattr(keys, "ltk", None)
+            self._mitm[connection] = bool(ltk is not None and ltk.authenticated)
+
+        connection.on("pairing", paired)
         connection.on("disconnection", gone)
-        self.device._emit("connect", {"peer": str(connection.peer_address)})
+        self.device.emit("connect", {"peer": str(connection.peer_address)})
 
     def _on_subscription(
         self, connection: Connection, characteristic: Any, notify: bool, indicate: bool
@@ -258,6 +284,14 @@ class BlePeripheral:
     def _on_write(self, connection: Connection, value: bytes) -> None:
         link = getattr(connection, "smp_link", None)
         if link is None:
+            return
+        security = self.device.config.ble_security
+        if (security == "encrypt" and not connection.is_encrypted) or (
+            security == "authen" and not (connection.is_encrypted and self._mitm.get(connection))
+        ):
+            # A Write Command cannot carry the ATT error back: the frame is just lost.
+            why = "link not encrypted" if security == "encrypt" else "link not authenticated"
+            self.device.emit("drop", {"why": why, "size": len(value)})
             return
         frame = self._reassembly.collect(bytes(value))
         if frame is not None:
@@ -344,5 +378,5 @@ async def serve_hci_tcp(
         await server.wait_closed()
 
     device.add_closer(close)
-    device._emit("listen", {"transport": "hci-tcp", "host": host, "port": bound, "name": name})
+    device.emit("listen", {"transport": "hci-tcp", "host": host, "port": bound, "name": name})
     return peripheral, bound

@@ -53,6 +53,10 @@ class SimConfig:
     :param netcore_b0n_addr: enable NCS's reset-vector check with this
         ``PM_CPUNET_B0N_ADDRESS`` (one-image layout only)
     :param udp_mtu: ``CONFIG_MCUMGR_TRANSPORT_UDP_MTU``: longer datagrams are truncated
+    :param ble_security: what the SMP characteristic requires, as Zephyr's
+        ``CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW`` (``none``), ``..._PERM_RW_ENCRYPT``
+        (``encrypt``: pairing, Just Works is enough) or ``..._PERM_RW_AUTHEN``
+        (``authen``: MITM-protected pairing; the device displays a passkey)
     """
 
     images: int = 1
@@ -68,6 +72,7 @@ class SimConfig:
     seed: int | None = None
     netcore_b0n_addr: int | None = None
     udp_mtu: int = 1500
+    ble_security: str = "none"
 
     def __post_init__(self) -> None:
         from mcuseal.errors import UsageError
@@ -80,6 +85,8 @@ class SimConfig:
             raise UsageError("buf_count must be at least 1")
         if not 0.0 <= self.loss_rate < 1.0:
             raise UsageError(f"loss rate {self.loss_rate} must be in [0, 1)")
+        if self.ble_security not in ("none", "encrypt", "authen"):
+            raise UsageError(f"BLE security {self.ble_security!r}: use none, encrypt or authen")
         for name in ("latency_s", "service_time_s", "erase_time_s"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must not be negative")
@@ -147,11 +154,12 @@ class VirtualDevice:
             self.pairs,
             buf_size=self.config.buf_size,
             buf_count=self.config.buf_count,
-            emit=self._emit,
+            emit=self.emit,
         )
         self._rng = random.Random(self.config.seed)
         self._disconnect_at = sorted(self.config.disconnect_at)
         self._reset_at = sorted(self.config.reset_at)
+        self._last_off = 0  # upload offset after the last processed request
         self._t0 = time.monotonic()
         self._queue: asyncio.Queue[tuple[bytes, Link]] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -168,7 +176,7 @@ class VirtualDevice:
     async def __aenter__(self) -> VirtualDevice:
         self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._work(), name="mcuseal-sim-smp")
-        self._emit("power-on", {"images": self.config.images} | self._running_detail())
+        self.emit("power-on", {"images": self.config.images} | self._running_detail())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -257,7 +265,8 @@ class VirtualDevice:
             detail[f"image{pair.index}"] = info.version_str if info is not None else None
         return detail
 
-    def _emit(self, kind: str, detail: dict[str, Any]) -> None:
+    def emit(self, kind: str, detail: dict[str, Any]) -> None:
+        """Record a :class:`SimEvent` (transports report their drops and links here)."""
         event = SimEvent(kind, time.monotonic() - self._t0, dict(detail))
         self.events.append(event)
         if self._on_event is not None:
@@ -270,10 +279,10 @@ class VirtualDevice:
         if self._queue is None or self._booting or self.halted:
             return
         if self._lost():
-            self._emit("drop", {"why": "loss", "direction": "request", "size": len(packet)})
+            self.emit("drop", {"why": "loss", "direction": "request", "size": len(packet)})
             return
         if self._buffers_in_use >= self.config.buf_count:
-            self._emit("drop", {"why": "no free net_buf", "size": len(packet)})
+            self.emit("drop", {"why": "no free net_buf", "size": len(packet)})
             return
         self._buffers_in_use += 1
         self._queue.put_nowait((packet, link))
@@ -296,7 +305,7 @@ class VirtualDevice:
             return
         if self._lost():
             self.release_buffer()
-            self._emit("drop", {"why": "loss", "direction": "request", "size": len(packet)})
+            self.emit("drop", {"why": "loss", "direction": "request", "size": len(packet)})
             return
         self._queue.put_nowait((packet, link))
 
@@ -318,7 +327,7 @@ class VirtualDevice:
             self.release_buffer()
             fault = self._upload_fault()
             if fault == "reset":
-                self._emit("fault", {"kind": "reset", "off": self._last_off})
+                self.emit("fault", {"kind": "reset", "off": self._last_off})
                 await self.reset()
                 continue
             for response in effects.responses:
@@ -326,13 +335,11 @@ class VirtualDevice:
                     break
                 self._send_later(response, link)
             if fault == "disconnect":
-                self._emit("fault", {"kind": "disconnect", "off": self._last_off})
+                self.emit("fault", {"kind": "disconnect", "off": self._last_off})
                 if link.disconnect is not None:
                     link.disconnect()
             if effects.reset:
                 self._schedule(RESET_DELAY_S, lambda: asyncio.ensure_future(self.reset()))
-
-    _last_off = 0
 
     def _upload_fault(self) -> str | None:
         off = self.server.upload.off
@@ -360,7 +367,7 @@ class VirtualDevice:
 
     def _send_later(self, response: bytes, link: Link) -> None:
         if self._lost():
-            self._emit("drop", {"why": "loss", "direction": "response", "size": len(response)})
+            self.emit("drop", {"why": "loss", "direction": "response", "size": len(response)})
             return
         if self.config.latency_s:
             self._schedule(self.config.latency_s, lambda: link.reply(response))
@@ -377,7 +384,7 @@ class VirtualDevice:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        self._emit("reset", {})
+        self.emit("reset", {})
         try:
             if self._queue is not None:
                 while not self._queue.empty():
@@ -390,7 +397,7 @@ class VirtualDevice:
                     await result
 
             def on_boot(event: BootEvent) -> None:
-                self._emit(event.kind, {"image": event.image} | event.detail)
+                self.emit(event.kind, {"image": event.image} | event.detail)
 
             bootable = boot(
                 self.pairs,
@@ -402,7 +409,7 @@ class VirtualDevice:
             if not bootable:
                 self.halted = True
                 return
-            self._emit("running", self._running_detail())
+            self.emit("running", self._running_detail())
         finally:
             self._booting = False
         for _before, after in self._reset_listeners:

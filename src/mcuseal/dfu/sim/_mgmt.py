@@ -43,6 +43,13 @@ IMG_ERASE = 5
 
 OS_MGMT_ERR_QUERY_YIELDS_NO_ANSWER = 3
 
+# Zephyr's os_mgmt_translate_error_code (v1 clients).
+_OS_V1: dict[int, int] = {
+    2: MGMT_ERR.EINVAL,  # INVALID_FORMAT
+    OS_MGMT_ERR_QUERY_YIELDS_NO_ANSWER: MGMT_ERR.ENOENT,
+    4: MGMT_ERR.ENOENT,  # RTC_NOT_SET
+}
+
 # Zephyr's img_mgmt_translate_error_code: what a v1 (legacy) client sees instead of
 # {"err": {"group": 1, "rc": ...}}.
 _IMG_V1: dict[int, int] = {
@@ -147,7 +154,7 @@ class SmpServer:
         self.buf_size = buf_size
         self.buf_count = buf_count
         self.upload = UploadState()
-        self._emit = emit
+        self.emit = emit
 
     # -- framing ---------------------------------------------------------------------
 
@@ -180,7 +187,8 @@ class SmpServer:
                 return effects
             except _GroupError as err:
                 if header.version == Version.V1:
-                    self._error(effects, header, _IMG_V1.get(err.rc, MGMT_ERR.EUNKNOWN))
+                    table = _IMG_V1 if err.group == Group.IMAGE else _OS_V1
+                    self._error(effects, header, table.get(err.rc, MGMT_ERR.EUNKNOWN))
                     return effects
                 reply = {"err": {"group": err.group, "rc": err.rc}}
             effects.responses.append(encode_frame(header.response(0), reply))
@@ -233,6 +241,8 @@ class SmpServer:
 
     def _bootloader_info(self, body: dict[str, Any]) -> dict[str, Any]:
         query = body.get("query")
+        if query is not None and not isinstance(query, str):
+            raise _MgmtError(MGMT_ERR.EINVAL)
         if query is None:
             return {"bootloader": "MCUboot"}
         if query == "mode":
@@ -340,10 +350,10 @@ class SmpServer:
                 raise _GroupError(Group.IMAGE, IMG_MGMT_ERR.IMAGE_ALREADY_PENDING)
         if slot == active_slot:
             pair.revert = False  # boot_write_img_confirmed: image_ok on the primary
-            self._emit("confirm", {"image": image})
+            self.emit("confirm", {"image": image})
         else:
             pair.pending = "permanent" if confirm else "test"
-            self._emit("pending", {"image": image, "permanent": confirm})
+            self.emit("pending", {"image": image, "permanent": confirm})
 
     def _slot_in_use(self, pair: ImagePair, slot: int) -> bool:
         next_rel, swap = self._next_boot(pair)
@@ -405,7 +415,7 @@ class SmpServer:
             if len(sha) > 32:
                 raise _GroupError(Group.IMAGE, IMG_MGMT_ERR.INVALID_HASH)
             if sha and state.target is not None and state.sha == sha:
-                self._emit("upload-resume", {"off": state.off, "len": state.size})
+                self.emit("upload-resume", {"off": state.off, "len": state.size})
                 return {"off": state.off}
             target = self._unused_slot(image)
             if target is None:
@@ -416,12 +426,12 @@ class SmpServer:
             if upgrade:
                 self._check_upgrade(data)
             self.upload = state = UploadState(target=target, off=0, size=size, sha=sha)
-            self._emit("upload-start", {"image": target[0], "len": size, "sha": sha.hex()})
+            self.emit("upload-start", {"image": target[0], "len": size, "sha": sha.hex()})
             if len(sha) == 32 and pair.secondary is not None:
                 stored = bytes(pair.secondary[:size])
                 if len(stored) == size and hashlib.sha256(stored).digest() == sha:
                     self.upload = UploadState()
-                    self._emit("upload-done", {"image": target[0], "match": True})
+                    self.emit("upload-done", {"image": target[0], "match": True})
                     return {"off": size, "match": True}
             # Without CONFIG_IMG_ERASE_PROGRESSIVELY the slot is erased up front.
             effects.erased_bytes = pair.slot_size
@@ -445,7 +455,7 @@ class SmpServer:
         if not last:
             return {"off": state.off}
         match = hashlib.sha256(bytes(pair.secondary[: state.size])).digest() == state.sha
-        self._emit("upload-done", {"image": state.target[0], "match": match})
+        self.emit("upload-done", {"image": state.target[0], "match": match})
         self.upload = UploadState()
         return {"off": state.off, "match": match}
 
@@ -474,5 +484,5 @@ class SmpServer:
             pair.primary = None
         effects.erased_bytes = pair.slot_size
         self.upload = UploadState()
-        self._emit("erase", {"image": pair.index, "slot": rel})
+        self.emit("erase", {"image": pair.index, "slot": rel})
         return {}

@@ -31,7 +31,7 @@ class _SmpUdpProtocol(asyncio.DatagramProtocol):
             return
         data = data[: self._device.config.udp_mtu]
         if len(data) > self._device.config.buf_size:
-            self._device._emit("drop", {"why": "datagram larger than net_buf", "size": len(data)})
+            self._device.emit("drop", {"why": "datagram larger than net_buf", "size": len(data)})
             return
 
         def reply(frame: bytes) -> None:
@@ -66,5 +66,5 @@ async def serve_udp(device: VirtualDevice, host: str, port: int) -> tuple[str, i
         ) from None
     device.add_closer(transport.close)
     sockname = transport.get_extra_info("sockname")
-    device._emit("listen", {"transport": "udp", "host": sockname[0], "port": sockname[1]})
+    device.emit("listen", {"transport": "udp", "host": sockname[0], "port": sockname[1]})
     return sockname[0], int(sockname[1])

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa,
 
 from mcuseal.errors import EXIT_BAD_INPUT, EXIT_DEVICE, KeyError_, TokenIOError
 from mcuseal.keys import pkcs11 as p11
-from tests.keys.conftest import SIGNING_KEYS, SPARE_TOKEN, TOKEN, USER_PIN, SoftHsm
+from tests.keys.softhsm import SIGNING_KEYS, SPARE_TOKEN, TOKEN, USER_PIN, SoftHsm
 
 pytestmark = pytest.mark.usefixtures("pin_env")
 

@@ -36,6 +36,16 @@ def _register(name: str, module: str, help_text: str, *aliases: str) -> None:
 
 
 # Commands register here as they land (one line each).
+_register(
+    "sign", "mcuseal.cli.sign", "sign and encrypt an image (imgtool sign's options)", "create"
+)
+_register("verify", "mcuseal.cli.verify", "check an image as the bootloader would (encrypted too)")
+_register("decrypt", "mcuseal.cli.decrypt", "decrypt an image with the device key")
+_register("info", "mcuseal.cli.info", "show an image's header, TLVs and trailer")
+_register("keygen", "mcuseal.cli.keys", "generate a signing/encryption key or an AES-KW KEK")
+_register("getpub", "mcuseal.cli.keys", "print a public key (pem, raw, lang-c, lang-rust)")
+_register("getpubhash", "mcuseal.cli.keys", "print the SHA-256 of a public key (KEYHASH)")
+_register("getpriv", "mcuseal.cli.keys", "print a device decryption key as MCUboot's C array")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

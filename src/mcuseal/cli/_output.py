@@ -20,14 +20,16 @@ if TYPE_CHECKING:
 def stdout() -> Console:
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    # No file=: rich then looks up sys.stdout at every write, so a redirected or
+    # captured stdout (pytest's capsys, contextlib.redirect_stdout) is honoured.
+    return Console(highlight=False, soft_wrap=True)
 
 
 @cache
 def stderr() -> Console:
     from rich.console import Console
 
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(obj: Any) -> None:

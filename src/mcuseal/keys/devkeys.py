@@ -1,0 +1,112 @@
+"""Published development keys: recognised by fingerprint, refused unless allowed.
+
+MCUboot ships sample signing keys, encryption keys and AES-KW KEKs at the root of
+mcu-tools/mcuboot; Zephyr builds default to them.  An image signed or encrypted with one
+protects nothing, because everyone has the private half.  They are recognised by the
+SHA-256 of the bytes MCUboot itself hashes for KEYHASH (DER SubjectPublicKeyInfo for EC,
+Ed25519 and X25519; DER PKCS#1 RSAPublicKey for RSA), or of the raw KEK, so a renamed,
+re-encoded or public-only copy is still caught.  Only fingerprints live here, never keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from mcuseal.errors import DevKeyError
+
+_log = logging.getLogger(__name__)
+
+# SHA-256 fingerprint -> name.  Computed from the files of mcu-tools/mcuboot at commit
+# 2d4bacc3c15ebb6f91c28807fe6eb38b4ba98f77 (copies with provenance under
+# tests/keys/data/mcuboot-sample-keys/, where tests recompute every entry).
+DEV_KEY_FINGERPRINTS: dict[str, str] = {
+    "e30466f6b8470c1f29070b17f1e2d3e94d445e3f608087fdc711e4382bb538b6": (
+        "MCUboot sample key root-ec-p256.pem"
+    ),
+    "6bcd1e16d80e5fe13a5307e6f1de8344c7e50e537d9962ce35ef6db5e642fae8": (
+        "MCUboot sample key root-ec-p384.pem"
+    ),
+    "c1907fa4eac7fae3840a78902b6f0710b037e9968e5c6274a12a28790c7d4e3c": (
+        "MCUboot sample key root-ed25519.pem"
+    ),
+    "6754edab1e29affef4a05935adecbeb1a7b8b62397b31e39a61b5bfcaafd63af": (
+        "MCUboot sample key root-ed25519-2.pem"
+    ),
+    "fc5701dc6135e1323847bdc40f04d2e5bee5833b23c29f93593d00018cfa9994": (
+        "MCUboot sample key root-rsa-2048.pem"
+    ),
+    "449793fb65cd7698753d5b3f35fab15f1e3a45111ff24e1d46741de5ae12d59e": (
+        "MCUboot sample key root-rsa-3072.pem"
+    ),
+    "3c23fc4e1d332a0c86e6a8bf6ecf26046d702302e135bf53fc04a009a33a78c5": (
+        "MCUboot sample encryption key enc-ec256-priv.pem"
+    ),
+    "5ac4d62dc5efbed57e705f61b5f2df8e2b73ec5a573c1582144e38131f4c62d7": (
+        "MCUboot sample encryption key enc-rsa2048-priv.pem"
+    ),
+    "9a1dc1eb80199d8498f2a75dde0a7b75216e8302bf3a12bd04f153f48f3f24a0": (
+        "MCUboot sample encryption key enc-x25519-priv.pem"
+    ),
+    "fda93db569616604538b64817c9ca14fcf73a8acd95400ebf165805d6c33580f": (
+        "MCUboot sample KEK enc-aes128kw.b64"
+    ),
+    "80cf3e2e4111a041e360a00bc6f8332722e1bb49af87f0d4cf255b7e24cbc3de": (
+        "MCUboot sample KEK enc-aes256kw.b64"
+    ),
+}
+
+
+def key_id_bytes(key: Any) -> bytes:
+    """Return the bytes MCUboot hashes for a key: SPKI DER, PKCS#1 DER for RSA, or the KEK."""
+    if isinstance(key, (bytes, bytearray)):
+        return bytes(key)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    public = key.public_key() if hasattr(key, "private_bytes") else key
+    fmt = (
+        serialization.PublicFormat.PKCS1
+        if isinstance(public, rsa.RSAPublicKey)
+        else serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return public.public_bytes(serialization.Encoding.DER, fmt)  # type: ignore[no-any-return]
+
+
+def fingerprint(key: object) -> str:
+    """SHA-256 (hex) of :func:`key_id_bytes`: for signing keys this is MCUboot's KEYHASH."""
+    return hashlib.sha256(key_id_bytes(key)).hexdigest()
+
+
+def dev_key_name(key: object) -> str | None:
+    """Name of the published development key *key* is, or None.
+
+    :param key: a ``cryptography`` key object (private or public), public-key bytes as
+        :func:`key_id_bytes` returns them, or KEK bytes
+    """
+    return DEV_KEY_FINGERPRINTS.get(fingerprint(key))
+
+
+def refuse_dev_keys(key: object, *, role: str, path: object, allow: bool) -> str | None:
+    """Raise :class:`DevKeyError` for a published key unless *allow*; then warn loudly.
+
+    :param role: what the key is used for, e.g. "signing key" or "encryption key"
+    :param path: the file the key came from, for the message
+    :returns: the development key's name when allowed (for ``--json``), else None
+    """
+    name = dev_key_name(key)
+    if name is None:
+        return None
+    if not allow:
+        raise DevKeyError(
+            f"{role} {path} is the published {name}: anyone can use it; generate your own "
+            "with 'mcuseal keygen' (or pass --allow-dev-keys for a throw-away test build)"
+        )
+    _log.warning(
+        "DEVELOPMENT KEY: %s %s is the published %s; this image has NO protection",
+        role,
+        path,
+        name,
+    )
+    return name

@@ -68,6 +68,10 @@ class VerificationError(McusealError):
     exit_code = EXIT_REJECTED
 
 
+class UnwrapError(VerificationError):
+    """A device key does not unwrap an image's ENC TLV (wrong key, scheme or AES size)."""
+
+
 class BuildError(McusealError):
     """A build directory that cannot be read or planned."""
 
@@ -122,6 +126,7 @@ __all__ = [
     "NotSupportedError",
     "PreflightError",
     "TokenIOError",
+    "UnwrapError",
     "UsageError",
     "VerificationError",
 ]

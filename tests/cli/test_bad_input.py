@@ -118,7 +118,13 @@ CASES: list[Case] = [
      "enc-ec256-priv.pem"),
     ("sample KEK", lambda c: c.sign("-E", c.keys.sample("enc-aes128kw.b64")), 2,
      "sample KEK enc-aes128kw.b64"),
-    # -- decrypt / key commands
+    ("hex output without address", lambda c: [*c.sign()[:-1], c.tmp / "out.hex"], 2,
+     "-x/--hex-addr"),
+    # -- verify / decrypt / key commands
+    ("verify with a KEK as -k", lambda c: ["verify", c.signed(), "-k", c.keys.kek128], 2,
+     "is not a PEM or DER key"),
+    ("verify missing image", lambda c: ["verify", c.tmp / "nope.bin", "-k", c.keys.p256], 2,
+     "does not exist"),
     ("decrypt wrong key", lambda c: ["decrypt", c.signed("-E", c.keys.p256_enc_pub), "-E",
      _other_p256(c), "-o", c.out], 1, ""),
     ("decrypt plain image", lambda c: ["decrypt", c.signed(), "-E", c.keys.p256_enc, "-o", c.out],

@@ -118,3 +118,31 @@ def test_randomised_images_are_equivalent(
         payloads.append(plain.read_bytes())
     assert payloads[0] == payloads[1]
     assert payloads[0].startswith(app.read_bytes()[HEADER:])
+
+
+@pytest.mark.parametrize("command", ["sign", "getpub", "getpubhash", "getpriv", "keygen"])
+def test_every_imgtool_option_is_accepted(command: str) -> None:
+    from mcuseal.cli import build_command_parser
+
+    parser, _ = build_command_parser(command)
+    ours = {s for action in parser._actions for s in action.option_strings}
+    theirs = {s for p in imgtool.commands[command].params for s in p.opts if s.startswith("-")}
+    assert theirs - ours == set()
+
+
+def test_imgtool_p384_encryption_is_refused_here_and_rejected_by_verify(
+    keys: Keys, app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # imgtool writes an "encrypted" image with no key TLV: no device can ever decrypt it.
+    common = ["-k", str(keys.ed25519), "-E", str(keys.p384), "-H", hex(HEADER), "-S", "0x20000",
+              "-v", "1.0.0"]  # fmt: skip
+    theirs = tmp_path / "imgtool.bin"
+    result = CliRunner().invoke(imgtool, ["sign", *common, str(app), str(theirs)])
+    assert result.exit_code == 0, result.output
+    capsys.readouterr()
+    assert run_cli(["verify", theirs, "-k", keys.ed25519]) == 1
+    assert "REJECTED" in capsys.readouterr().out
+    ours = tmp_path / "mcuseal.bin"
+    assert run_cli(["sign", *common, app, ours]) == 2
+    assert "secp384r1 encryption keys cannot be used" in capsys.readouterr().err
+    assert not ours.exists()

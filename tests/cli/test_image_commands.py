@@ -246,3 +246,24 @@ def test_console_script_subprocess(keys: Keys, app: Path, tmp_path: Path) -> Non
     assert done.returncode == 1
     assert "REJECTED" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_markup_like_names_and_values_print_verbatim(
+    keys: Keys, app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A directory named "x[" makes "[/..." appear in paths, like a closing markup tag.
+    odd = tmp_path / "x["
+    odd.mkdir()
+    out = odd / "x][bold].bin"
+    key = odd / "red]k.pem"
+    key.write_bytes(keys.p256.read_bytes())
+    key.chmod(0o600)
+    assert _sign(keys, app, out, "-k", key, "--custom-tlv", "0xa0", "[/oops]") == 0
+    assert run_cli(["info", out]) == 0
+    assert run_cli(["verify", out, "-k", key]) == 0
+    assert run_cli(["decrypt", out, "-E", keys.p256_enc, "-o", odd / "p.bin"]) == 2
+    text = capsys.readouterr().out
+    assert "x[/x][bold].bin" in text
+    assert "[/oops]" in text
+    assert run_cli(["keygen", "-t", "ed25519", "-k", odd / "b]new.pem"]) == 0
+    assert "x[/b]new.pem" in capsys.readouterr().out

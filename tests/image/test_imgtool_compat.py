@@ -409,7 +409,8 @@ def test_imgtool_verify_accepts_ours(case: Case, keys: KeySet, tmp_path: Path) -
     assert "Image was correctly validated" in text
 
 
-ENC_CASES = [c for c in CASES if c.enc is not None]
+# imgtool's big-endian TLV headers are not what a bootloader reads (research note P13).
+ENC_CASES = [c for c in CASES if c.enc is not None and c.opts.get("endian") != "big"]
 
 
 @pytest.mark.parametrize("case", ENC_CASES, ids=[c.id for c in ENC_CASES])
@@ -422,8 +423,6 @@ def test_we_verify_and_decrypt_imgtool_images(case: Case, keys: KeySet, tmp_path
     device = DeviceKey(keys.private[case.enc])
     trusted = [keys.private[case.sign].public_key()] if case.sign else []
     clear = case.opts.get("clear", False)
-    if case.opts.get("endian") == "big":
-        return  # imgtool's big-endian TLV headers are not readable by a bootloader (P13)
     report = verify_image(data, trusted_keys=trusted, device_key=device)
     if clear:
         assert not report.accepted

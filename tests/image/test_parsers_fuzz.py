@@ -60,3 +60,10 @@ def test_public_key_bytes_parse_or_raise(data: bytes) -> None:
 def test_verify_never_raises_on_garbage(data: bytes) -> None:
     report = verify_image(data)
     assert report.accepted in (True, False)
+
+
+@given(st.binary(min_size=1, max_size=600), st.integers(0, 0xFFFF_0000))
+def test_hex_round_trip(data: bytes, base: int) -> None:
+    from mcuseal.image.hexfile import dump_hex
+
+    assert load_hex(dump_hex(data, base).encode()) == (base, data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import struct
 
 import pytest
@@ -187,3 +188,17 @@ def test_find_helpers() -> None:
     assert parsed.aes_key_bits is None
     assert Tlv(0x1234, b"").type_name == "0x1234"
     assert Tlv(0x10, b"").type_name == "SHA256"
+
+
+def test_load_file_bin_hex_and_missing(tmp_path: pathlib.Path) -> None:
+    from mcuseal.errors import InputError
+    from mcuseal.image.hexfile import dump_hex
+
+    img = _image(b"payload", [], [Tlv(0x10, bytes(32))])
+    (tmp_path / "a.bin").write_bytes(img)
+    (tmp_path / "a.hex").write_text(dump_hex(img, 0x8000))
+    assert ParsedImage.load_file(tmp_path / "a.bin") == ParsedImage.load_file(tmp_path / "a.hex")
+    with pytest.raises(InputError, match="cannot read image"):
+        ParsedImage.load_file(tmp_path / "missing.bin")
+    with pytest.raises(InputError):
+        ParsedImage.load_file(tmp_path / "missing.hex")

@@ -207,3 +207,13 @@ def test_enc_flag_without_usable_key_tlv(keys: KeySet, tmp_path: object) -> None
         report = verify_image(out.read_bytes(), trusted_keys=pub)
         assert not report.accepted
         assert report.failed[0].name == "key unwrap" and match in report.failed[0].detail
+
+
+@pytest.mark.parametrize("name", ["sign-p256.pem", "sign-rsa3072.pem", "sign-ed25519.pem"])
+def test_full_public_key_format(name: str, keys: KeySet) -> None:
+    key = keys.private[name]
+    opts = SignOptions(**{**OPTS.__dict__, "public_key_format": "full"})  # type: ignore[arg-type]
+    img = sign_image(APP, opts, signer=CryptographySigner(key)).to_bytes()
+    assert verify_image(img, trusted_keys=[key.public_key()]).accepted
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    assert not verify_image(img, trusted_keys=[other]).accepted

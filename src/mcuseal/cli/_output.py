@@ -32,6 +32,16 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def line(text: str) -> None:
+    """Print one line of plain text on stdout, verbatim (no markup, no rich import).
+
+    For one-line summaries of commands that run many times in a build (``sign``): importing
+    rich would cost more than the rest of a small command's start-up.
+    """
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def print_json(obj: Any) -> None:
     """Print *obj* as one indented JSON document on stdout."""
     sys.stdout.write(json.dumps(obj, indent=2, default=_default) + "\n")

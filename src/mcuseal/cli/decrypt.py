@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         _output.print_json(result)
     else:
-        _output.stdout().print(
+        _output.line(
             f"{args.output}: {result['content']}, {len(data)} bytes, decrypted with "
             f"{device_key.scheme.value} (AES-{result['aes_key_bits']}) and matching the image hash"
         )

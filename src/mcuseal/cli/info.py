@@ -122,24 +122,25 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         _output.print_json({"image": args.image, **info})
         return 0
+    from rich.markup import escape
     from rich.table import Table
 
     out = _output.stdout()
     h = info["header"]
-    out.print(f"[bold]{args.image}[/bold]")
+    out.print(f"[bold]{escape(args.image)}[/bold]")
     out.print(
         f"  version {h['version']}  header {h['hdr_size']} B  payload {h['img_size']} B  "
         f"protected TLVs {h['protect_tlv_size']} B  load_addr 0x{h['load_addr']:x}"
     )
     out.print(f"  flags 0x{h['flags']:08x} {' '.join(h['flag_names']) or '(none)'}")
-    out.print(f"  payload: {info['payload']}")
+    out.print(f"  payload: {escape(info['payload'])}")
     table = Table("area", "type", "len", "value", box=None, pad_edge=False)
     for tlv in info["tlvs"]:
         value = tlv["decoded"] or tlv["value"]
         if len(value) > 64:
             value = value[:64] + "…"
         table.add_row(
-            tlv["area"], f"{tlv['name']} (0x{tlv['type']:02x})", str(tlv["length"]), value
+            tlv["area"], f"{tlv['name']} (0x{tlv['type']:02x})", str(tlv["length"]), escape(value)
         )
     out.print(table)
     trailer = info["trailer"]

@@ -108,7 +108,7 @@ def run_keygen(args: argparse.Namespace) -> int:
         _output.print_json(result)
     else:
         what = "KEK" if key_type.is_kek else "private key"
-        _output.stdout().print(
+        _output.line(
             f"wrote {key_type.value} {what} to {target} (fingerprint {result['fingerprint']})"
         )
     return 0

@@ -549,7 +549,7 @@ def run(args: argparse.Namespace) -> int:
         what = enc["state"]
         if enc["key_tlv"]:
             what += f" (AES-{enc['aes_key_bits']}, {enc['scheme']}, {enc['key_tlv']})"
-        _output.stdout().print(
+        _output.line(
             f"{args.outfile}: version {report['version']}, {report['image_size']} bytes"
             f"{' padded to ' + str(report['size']) if report['padded'] else ''}, "
             f"{report['signature'] or 'unsigned'}, {what}"

@@ -122,13 +122,15 @@ def run(args: argparse.Namespace) -> int:
 def _print_human(
     args: argparse.Namespace, report: VerifyReport, accepted: bool, strict_failed: bool
 ) -> None:
+    from rich.markup import escape
+
     from mcuseal.cli import _output
 
     out = _output.stdout()
-    out.print(f"[bold]{args.image}[/bold] (judged in the {report.slot} slot)")
+    out.print(f"[bold]{escape(args.image)}[/bold] (judged in the {report.slot} slot)")
     width = max((len(c.name) for c in report.checks), default=4)
     for check in report.checks:
-        out.print(f"  {_mark(check.ok)} {check.name:<{width}}  {check.detail}")
+        out.print(f"  {_mark(check.ok)} {check.name:<{width}}  {escape(check.detail)}")
     out.print(f"  payload: {_STATEMENT[report.encryption.value]}")
     if not report.payload_checked:
         out.print("  [yellow]the payload was not checked against its hash[/yellow]")

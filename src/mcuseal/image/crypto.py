@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from mcuseal.errors import KeyError_, UsageError, VerificationError
+from mcuseal.errors import KeyError_, UnwrapError, UsageError
 from mcuseal.image import rng
 from mcuseal.image.structs import TlvType
 
@@ -424,10 +424,6 @@ def key_wrapper_for(key: object) -> KeyWrapper:
         f"a {type(pub).__name__.removeprefix('_')} key cannot encrypt MCUboot images: use an "
         "RSA-2048, P-256 or X25519 key, or an AES-KW KEK"
     )
-
-
-class UnwrapError(VerificationError):
-    """The device key does not unwrap this image's ENC TLV."""
 
 
 class DeviceKey:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from typing import IO
 
 from intelhex import IntelHex, IntelHexError
@@ -53,29 +54,85 @@ def output_base_addr(
     return input_base
 
 
-def _to_intelhex(image: SignedImage | bytes, base_addr: int) -> IntelHex:
-    ih = IntelHex()
-    if isinstance(image, SignedImage):
-        ih.frombytes(image.image_bytes(), offset=base_addr)
-        for offset, row in image.trailer_rows():
-            ih.puts(base_addr + offset, row)
-    else:
-        ih.frombytes(image, offset=base_addr)
-    return ih
+_RECORD_BYTES = 16
+
+
+def _record(kind: int, addr16: int, data: bytes) -> str:
+    rec = bytes([len(data), addr16 >> 8, addr16 & 0xFF, kind]) + data
+    return ":" + (rec + bytes([-sum(rec) & 0xFF])).hex().upper() + "\n"
+
+
+def _pieces(image: SignedImage | bytes, base_addr: int) -> Iterator[tuple[int, bytes]]:
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        yield base_addr, bytes(image)
+        return
+    addr = base_addr
+    for chunk in image.image_chunks():
+        yield addr, bytes(chunk)
+        addr += len(chunk)
+    for offset, row in image.trailer_rows():
+        yield base_addr + offset, row
+
+
+def _last_addr(image: SignedImage | bytes, base_addr: int) -> int:
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return base_addr + len(image) - 1
+    ends = [image.image_size] + [off + len(row) for off, row in image.trailer_rows()]
+    return base_addr + max(ends) - 1
+
+
+def iter_hex_lines(image: SignedImage | bytes, base_addr: int) -> Iterator[str]:
+    """Intel HEX lines for *image*, streamed, exactly as ``IntelHex.write_hex_file`` lays them out.
+
+    Records hold 16 bytes of a contiguous run and never cross a 64 KiB boundary; a type-04
+    record precedes each 64 KiB segment when any address is above 0xffff.
+    """
+    if base_addr < 0:
+        raise UsageError(f"hex base address {base_addr:#x} is negative: pass -x/--hex-addr")
+    last = _last_addr(image, base_addr)
+    if last > 0xFFFFFFFF:
+        raise UsageError(f"the image ends at {last:#x}, beyond Intel HEX's 32-bit address space")
+    need_segments = last > 0xFFFF
+    high: int | None = None
+    run_addr = 0
+    run = bytearray()
+
+    def emit(keep_tail: bool) -> Iterator[str]:
+        nonlocal run_addr, run, high
+        pos = 0
+        while len(run) - pos > (_RECORD_BYTES if keep_tail else 0):
+            addr = run_addr + pos
+            if need_segments and addr >> 16 != high:
+                high = addr >> 16
+                yield _record(4, 0, high.to_bytes(2, "big"))
+            n = min(_RECORD_BYTES, 0x10000 - (addr & 0xFFFF), len(run) - pos)
+            yield _record(0, addr & 0xFFFF, bytes(run[pos : pos + n]))
+            pos += n
+        run_addr += pos
+        del run[:pos]
+
+    for addr, data in _pieces(image, base_addr):
+        if not data:
+            continue
+        if run and addr != run_addr + len(run):
+            yield from emit(keep_tail=False)
+        if not run:
+            run_addr = addr
+        run += data
+        yield from emit(keep_tail=True)
+    yield from emit(keep_tail=False)
+    yield ":00000001FF\n"
 
 
 def dump_hex(image: SignedImage | bytes, base_addr: int) -> str:
     """Intel HEX text of *image* at *base_addr* (a padded image gets imgtool's trailer rows)."""
-    out = io.StringIO()
-    write_hex(image, out, base_addr)
-    return out.getvalue()
+    return "".join(iter_hex_lines(image, base_addr))
 
 
 def write_hex(image: SignedImage | bytes, fileobj: IO[str], base_addr: int) -> None:
-    """Write :func:`dump_hex` output to a text file object."""
-    if base_addr < 0:
-        raise UsageError(f"hex base address {base_addr:#x} is negative: pass -x/--hex-addr")
-    _to_intelhex(image, base_addr).write_hex_file(fileobj)
+    """Stream :func:`dump_hex` output to a text file object."""
+    for line in iter_hex_lines(image, base_addr):
+        fileobj.write(line)
 
 
-__all__ = ["dump_hex", "load_hex", "output_base_addr", "write_hex"]
+__all__ = ["dump_hex", "iter_hex_lines", "load_hex", "output_base_addr", "write_hex"]

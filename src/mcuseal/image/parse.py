@@ -8,10 +8,12 @@ when that size is 0), an unprotected area with magic 0x6907, and every entry ins
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from mcuseal.errors import ImageFormatError
+from mcuseal.errors import ImageFormatError, InputError
 from mcuseal.image.structs import (
     ENC_TLVS,
     HASH_TLVS,
@@ -144,6 +146,24 @@ class ParsedImage:
         tlv_end = tlv_off + total
         trailer = TrailerInfo.detect(data, tlv_end)
         return cls(header, protected, unprotected, tlv_end, trailer, endian, data)
+
+    @classmethod
+    def load_file(cls, path: str | os.PathLike[str]) -> ParsedImage:
+        """Parse a ``.bin`` image, or a ``.hex`` one (its bytes from the lowest address).
+
+        :raises InputError: the file cannot be read.
+        :raises ImageFormatError: it is not an MCUboot image.
+        """
+        target = Path(path)
+        if target.suffix.lower() == ".hex":
+            from mcuseal.image.hexfile import load_hex
+
+            return cls.loads(load_hex(target)[1])
+        try:
+            data = target.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read image {target}: {exc.strerror or exc}") from None
+        return cls.loads(data)
 
     @property
     def payload_offset(self) -> int:

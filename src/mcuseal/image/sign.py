@@ -229,7 +229,9 @@ def select_hash(kind: KeyKind | None, options: SignOptions, *, private: bool = T
         return allowed[0]
     if options.sha not in allowed:
         names = "/".join(str(a) for a in allowed)
-        raise UsageError(f"a {kind.value} key cannot be used with --sha {options.sha}: use {names}")
+        raise UsageError(
+            f"{kind.value} keys cannot be used with --sha {options.sha}: use --sha {names}"
+        )
     return int(options.sha)
 
 
@@ -461,7 +463,9 @@ def sign_image(
 ) -> SignedImage:
     """Sign (and with *encrypt_to*, encrypt) *payload* as ``imgtool sign`` does.
 
-    :param payload: the application binary (bytes, or a seekable binary file read twice).
+    :param payload: the application binary: bytes, or a seekable binary file read from its current
+        position, once here (hash) and again by every ``chunks()``/``write_to()`` call, so keep it
+        open until the output is written.
     :param signer: signs the digest (or region, ``--pure``); None for a hash-only image.
     :param encrypt_to: wraps the fresh AES key for the device (``-E``).
     :param external_signature: ``--fix-sig``: (signature TLV value, public key bytes, kind).

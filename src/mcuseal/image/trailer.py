@@ -71,12 +71,13 @@ def bootutil_trailer_size(
 
     :param aes_key_bytes: ``BOOT_ENC_KEY_SIZE`` (16 or 32), or None for an unencrypted build.
 
-    For overwrite-only the bootloader writes only magic, image_ok and copy_done, so this equals
-    imgtool's figure.
+    For overwrite-only, ``bootutil_max_image_size()`` is ``boot_swap_info_off()``: the image must
+    end before swap_info, copy_done and image_ok (one ``BOOT_MAX_ALIGN`` each) and the magic,
+    one ``max_align`` more than imgtool reserves.
     """
     magic_align = align_up(BOOT_MAGIC_SIZE, max_align)
     if overwrite_only:
-        return 2 * max_align + magic_align
+        return 3 * max_align + magic_align
     sectors = DEFAULT_MAX_SECTORS if max_sectors is None else max_sectors
     size = sectors * 3 * align
     if aes_key_bytes is not None:

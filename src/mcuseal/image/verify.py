@@ -186,6 +186,184 @@ def _enc_tlv_problem(parsed: ParsedImage) -> str | None:
     return None
 
 
+def _structure_checks(parsed: ParsedImage, slot_size: int | None) -> list[Check]:
+    hdr = parsed.header
+    detail = f"version {hdr.version}, {hdr.img_size} payload bytes, flags {int(hdr.flags):#x}"
+    ok = slot_size is None or parsed.hashed_size < slot_size
+    if not ok:
+        detail = (
+            f"header+payload+protected TLVs (0x{parsed.hashed_size:x}) do not fit the slot "
+            f"(0x{slot_size:x})"
+        )
+    if hdr.flags & ImageFlags.NON_BOOTABLE:
+        detail += "; NON_BOOTABLE: the bootloader will not boot it"
+    tlv_ok = slot_size is None or parsed.tlv_end <= slot_size
+    tlv_detail = (
+        f"{len(parsed.protected_tlvs)} protected, {len(parsed.unprotected_tlvs)} unprotected"
+        if tlv_ok
+        else f"TLV area ends at 0x{parsed.tlv_end:x}, past the slot size 0x{slot_size:x}"
+    )
+    return [Check("header", ok, detail), Check("tlv", tlv_ok, tlv_detail)]
+
+
+def _unwrap_check(
+    parsed: ParsedImage, device_key: DeviceKey | None, slot: Slot
+) -> tuple[Check, bytes | None]:
+    """bootutil's ``boot_enc_load()``: only an update in the secondary slot is decrypted."""
+    if not parsed.is_encrypted_flag:
+        return Check("key unwrap", None, "image is not encrypted"), None
+    if slot == "primary":
+        return Check("key unwrap", None, "the primary slot is never decrypted"), None
+    if device_key is None:
+        problem = _enc_tlv_problem(parsed)
+        if problem:
+            return Check("key unwrap", False, problem), None
+        return Check("key unwrap", None, "no device key given (-E)"), None
+    try:
+        plainkey = _unwrap(parsed, device_key)
+    except UnwrapError as exc:
+        return Check("key unwrap", False, str(exc)), None
+    return Check("key unwrap", True, device_key.scheme.value), plainkey
+
+
+@dataclass(frozen=True)
+class _HashOutcome:
+    check: Check
+    state: EncryptionState
+    payload_checked: bool
+
+
+_CLEAR_IN_SECONDARY = (
+    "payload is plaintext although the header says encrypted (a --clear image): the "
+    "bootloader decrypts an update and would get garbage; flash it to the primary slot, or "
+    "sign without --clear"
+)
+
+
+def _hash_check(
+    parsed: ParsedImage,
+    plainkey: bytes | None,
+    device_key: DeviceKey | None,
+    slot: Slot,
+) -> _HashOutcome:
+    """bootutil's ``bootutil_img_hash()`` over the payload the bootloader would see.
+
+    The stored payload is hashed first: when it matches on an encrypted image, the payload is
+    plaintext (CLEAR), which is right for the primary slot and wrong for an update.
+    """
+    hash_tlv = parsed.hash_tlv
+    encrypted = parsed.is_encrypted_flag
+    if hash_tlv is None:
+        state = EncryptionState.UNKNOWN if encrypted else EncryptionState.NOT_ENCRYPTED
+        return _HashOutcome(
+            Check("hash", False, "no SHA256/SHA384/SHA512 TLV in the image"), state, False
+        )
+    hash_new = _HASH_BY_TLV[TlvType(hash_tlv.type)]
+    want = hash_tlv.value
+    stored_ok = _hash_chunks(parsed, hash_new, None) == want
+    name = TlvType(hash_tlv.type).name
+    if not encrypted or parsed.payload_size == 0:
+        # An empty payload reads the same encrypted or not.
+        state = EncryptionState.ENCRYPTED if encrypted else EncryptionState.NOT_ENCRYPTED
+        return _HashOutcome(
+            Check("hash", stored_ok, name if stored_ok else "hash mismatch"), state, True
+        )
+    if stored_ok:
+        check = (
+            Check("hash", True, "payload is plaintext (--clear form)")
+            if slot == "primary"
+            else Check("hash", False, _CLEAR_IN_SECONDARY)
+        )
+        return _HashOutcome(check, EncryptionState.CLEAR, True)
+    if plainkey is not None:
+        ok = _hash_chunks(parsed, hash_new, plainkey) == want
+        detail = (
+            f"{name} over the decrypted payload"
+            if ok
+            else "decrypted payload does not match the hash: wrong key or corrupt image"
+        )
+        state = EncryptionState.ENCRYPTED if ok else EncryptionState.UNKNOWN
+        return _HashOutcome(Check("hash", ok, detail), state, True)
+    if slot == "primary":
+        detail = (
+            "stored payload does not match the hash: the primary slot is never decrypted, so an "
+            "encrypted payload fails there; flash the --clear form (mcuseal decrypt --image)"
+        )
+        if device_key is None:
+            return _HashOutcome(Check("hash", False, detail), EncryptionState.ENCRYPTED, False)
+        # With the device key, tell "encrypted image in the primary slot" from corruption.
+        try:
+            decrypted_ok = _hash_chunks(parsed, hash_new, _unwrap(parsed, device_key)) == want
+        except UnwrapError:
+            decrypted_ok = False
+        state = EncryptionState.ENCRYPTED if decrypted_ok else EncryptionState.UNKNOWN
+        return _HashOutcome(
+            Check("hash", False, detail if decrypted_ok else "hash mismatch"), state, True
+        )
+    if device_key is not None:
+        check = Check("hash", False, "not computed: the key could not be unwrapped")
+        return _HashOutcome(check, EncryptionState.ENCRYPTED, False)
+    check = Check(
+        "hash", None, "not checked: the payload is encrypted and no device key was given (-E)"
+    )
+    return _HashOutcome(check, EncryptionState.ENCRYPTED, False)
+
+
+def _key_match(key_tlv_type: int, key_tlv_value: bytes, pub: bytes) -> bool:
+    """``bootutil_find_key()``: the KEYHASH is H(pub) with the image hash; PUBKEY is pub."""
+    if key_tlv_type == TlvType.PUBKEY:
+        return key_tlv_value == pub
+    factory = {32: hashlib.sha256, 48: hashlib.sha384, 64: hashlib.sha512}.get(len(key_tlv_value))
+    return factory is not None and factory(pub).digest() == key_tlv_value
+
+
+def _signature_checks(
+    parsed: ParsedImage, trusted: list[tuple[bytes, object, KeyKind]]
+) -> tuple[list[Check], int | None]:
+    sig_tlvs = [t for t in parsed.unprotected_tlvs if t.type in _SIG_KINDS]
+    key_tlv = parsed.find(TlvType.KEYHASH) or parsed.find(TlvType.PUBKEY)
+    if not trusted:
+        note = "" if sig_tlvs else "; image is not signed"
+        return [
+            Check("key hash", None, "no trusted keys given" + note),
+            Check("signature", None, "no trusted keys given"),
+        ], None
+    if key_tlv is None or not sig_tlvs:
+        return [
+            Check("key hash", False, "image is not signed (no KEYHASH/PUBKEY TLV)"),
+            Check("signature", False, "image is not signed: sign it with -k"),
+        ], None
+    index = next(
+        (
+            i
+            for i, (pub, _, _) in enumerate(trusted)
+            if _key_match(key_tlv.type, key_tlv.value, pub)
+        ),
+        None,
+    )
+    if index is None:
+        return [
+            Check("key hash", False, "signed by a key that is not among the trusted keys (-k)"),
+            Check("signature", False, "no trusted key matches"),
+        ], None
+    key_check = Check("key hash", True, f"trusted key #{index + 1}")
+    _, pub_obj, kind = trusted[index]
+    sig_tlv = next((t for t in sig_tlvs if t.type == kind.sig_tlv), None)
+    hash_tlv = parsed.hash_tlv
+    if sig_tlv is None:
+        return [
+            key_check,
+            Check("signature", False, f"no {kind.sig_tlv.name} TLV for this key"),
+        ], index
+    if hash_tlv is None:
+        return [key_check, Check("signature", False, "no hash TLV to verify against")], index
+    # A pure signature covers the region as stored in the slot; otherwise the digest.
+    signed = bytes(parsed.hashed_region()) if parsed.is_pure else hash_tlv.value
+    ok = verify_signature(pub_obj, kind, sig_tlv.value, signed)
+    detail = f"{kind.value}{' (pure)' if parsed.is_pure else ''}" if ok else "does not verify"
+    return [key_check, Check("signature", ok, detail)], index
+
+
 def verify_image(
     data: bytes,
     *,
@@ -206,223 +384,28 @@ def verify_image(
         installed or factory-flashed image (never decrypted).
     :param slot_size: when given, the image must fit (bootutil: hdr+img+TLVs within the slot).
     :param require_encrypted: add a failing check unless the payload is ENCRYPTED.
+    :raises KeyError_: a trusted key mcuseal cannot use (bad input, not a rejected image).
     """
-    checks: list[Check] = []
     trusted = _trusted_public(trusted_keys)
     try:
         parsed = ParsedImage.loads(data)
     except ImageFormatError as exc:
-        checks.append(Check("header", False, str(exc)))
-        return VerifyReport(tuple(checks), EncryptionState.UNKNOWN, False, slot)
-
-    hdr = parsed.header
-    header_detail = (
-        f"version {hdr.version}, {hdr.img_size} payload bytes, flags {int(hdr.flags):#x}"
-    )
-    header_ok = True
-    if slot_size is not None and parsed.hashed_size >= slot_size:
-        header_ok = False
-        header_detail = (
-            f"header+payload+protected TLVs (0x{parsed.hashed_size:x}) do not fit the slot "
-            f"(0x{slot_size:x})"
+        return VerifyReport(
+            (Check("header", False, str(exc)),), EncryptionState.UNKNOWN, False, slot
         )
-    if hdr.flags & ImageFlags.NON_BOOTABLE:
-        header_detail += "; NON_BOOTABLE: the bootloader will not boot it"
-    checks.append(Check("header", header_ok, header_detail))
-    tlv_ok = slot_size is None or parsed.tlv_end <= slot_size
-    checks.append(
-        Check(
-            "tlv",
-            tlv_ok,
-            f"{len(parsed.protected_tlvs)} protected, {len(parsed.unprotected_tlvs)} unprotected"
-            if tlv_ok
-            else f"TLV area ends at 0x{parsed.tlv_end:x}, past the slot size 0x{slot_size:x}",
-        )
-    )
-
-    hash_tlv = parsed.hash_tlv
-    hash_new = _HASH_BY_TLV.get(TlvType(hash_tlv.type)) if hash_tlv is not None else None
-    encrypted = parsed.is_encrypted_flag
-
-    # Key unwrap: only the secondary slot is decrypted.
-    plainkey: bytes | None = None
-    if not encrypted:
-        checks.append(Check("key unwrap", None, "image is not encrypted"))
-    elif slot == "primary":
-        checks.append(Check("key unwrap", None, "the primary slot is never decrypted"))
-    elif device_key is None:
-        problem = _enc_tlv_problem(parsed)
-        checks.append(
-            Check("key unwrap", False, problem)
-            if problem
-            else Check("key unwrap", None, "no device key given (-E)")
-        )
-    else:
-        try:
-            plainkey = _unwrap(parsed, device_key)
-            checks.append(Check("key unwrap", True, f"{device_key.scheme.value}"))
-        except UnwrapError as exc:
-            checks.append(Check("key unwrap", False, str(exc)))
-
-    # Hash.
-    state = EncryptionState.NOT_ENCRYPTED
-    payload_checked = False
-    hash_ok = False
-    if hash_tlv is None or hash_new is None:
-        checks.append(Check("hash", False, "no SHA256/SHA384/SHA512 TLV in the image"))
-        state = EncryptionState.UNKNOWN if encrypted else state
-    else:
-        want = hash_tlv.value
-        stored_matches = _hash_chunks(parsed, hash_new, None) == want
-        if not encrypted or parsed.payload_size == 0:
-            # An empty payload reads the same encrypted or not.
-            state = EncryptionState.ENCRYPTED if encrypted else state
-            hash_ok = stored_matches
-            payload_checked = True
-            checks.append(
-                Check("hash", hash_ok, TlvType(hash_tlv.type).name if hash_ok else "hash mismatch")
-            )
-        elif stored_matches:
-            state = EncryptionState.CLEAR
-            payload_checked = True
-            if slot == "primary":
-                hash_ok = True
-                checks.append(Check("hash", True, "payload is plaintext (--clear form)"))
-            else:
-                checks.append(
-                    Check(
-                        "hash",
-                        False,
-                        "payload is plaintext although the header says encrypted (a --clear "
-                        "image): the bootloader decrypts an update and would get garbage; flash "
-                        "it to the primary slot, or sign without --clear",
-                    )
-                )
-        elif plainkey is not None:
-            decrypted_matches = _hash_chunks(parsed, hash_new, plainkey) == want
-            payload_checked = True
-            hash_ok = decrypted_matches
-            state = EncryptionState.ENCRYPTED if decrypted_matches else EncryptionState.UNKNOWN
-            checks.append(
-                Check(
-                    "hash",
-                    hash_ok,
-                    "over the decrypted payload"
-                    if hash_ok
-                    else "decrypted payload does not match the hash: wrong key or corrupt image",
-                )
-            )
-        elif slot == "primary" and device_key is not None:
-            # Tell "encrypted image flashed to the primary slot" apart from corruption.
-            try:
-                key = _unwrap(parsed, device_key)
-                decrypted_ok = _hash_chunks(parsed, hash_new, key) == want
-            except UnwrapError:
-                decrypted_ok = False
-            payload_checked = True
-            state = EncryptionState.ENCRYPTED if decrypted_ok else EncryptionState.UNKNOWN
-            checks.append(
-                Check(
-                    "hash",
-                    False,
-                    "payload is encrypted but the primary slot is never decrypted: flash the "
-                    "--clear form (mcuseal decrypt --image) instead"
-                    if decrypted_ok
-                    else "hash mismatch",
-                )
-            )
-        elif slot == "primary":
-            state = EncryptionState.ENCRYPTED
-            checks.append(
-                Check(
-                    "hash",
-                    False,
-                    "stored payload does not match the hash: the primary slot is never "
-                    "decrypted, so an encrypted payload fails there (flash the --clear form)",
-                )
-            )
-        elif device_key is not None:
-            state = EncryptionState.ENCRYPTED
-            checks.append(Check("hash", False, "not computed: the key could not be unwrapped"))
-        else:
-            state = EncryptionState.ENCRYPTED
-            checks.append(
-                Check(
-                    "hash",
-                    None,
-                    "not checked: the payload is encrypted and no device key was given (-E)",
-                )
-            )
-
-    # Key hash / public key, then signature.
-    key_index: int | None = None
-    digest_known = hash_tlv is not None
-    signed_tlvs = [t for t in parsed.unprotected_tlvs if t.type in _SIG_KINDS]
-    key_tlv = parsed.find(TlvType.KEYHASH) or parsed.find(TlvType.PUBKEY)
-    if not trusted:
-        checks.append(
-            Check(
-                "key hash",
-                None,
-                "no trusted keys given" + ("" if signed_tlvs else "; image is not signed"),
-            )
-        )
-        checks.append(Check("signature", None, "no trusted keys given"))
-    elif key_tlv is None or not signed_tlvs:
-        checks.append(Check("key hash", False, "image is not signed (no KEYHASH/PUBKEY TLV)"))
-        checks.append(Check("signature", False, "image is not signed: sign it with -k"))
-    else:
-        candidates: list[int] = []
-        for i, (pub, _obj, _kind) in enumerate(trusted):
-            if key_tlv.type == TlvType.PUBKEY:
-                match = key_tlv.value == pub
-            else:
-                hname = {32: hashlib.sha256, 48: hashlib.sha384, 64: hashlib.sha512}.get(
-                    len(key_tlv.value)
-                )
-                match = hname is not None and hname(pub).digest() == key_tlv.value
-            if match:
-                candidates.append(i)
-        if not candidates:
-            checks.append(
-                Check("key hash", False, "signed by a key that is not among the trusted keys (-k)")
-            )
-            checks.append(Check("signature", False, "no trusted key matches"))
-        else:
-            key_index = candidates[0]
-            checks.append(Check("key hash", True, f"trusted key #{key_index + 1}"))
-            pub, pub_obj, kind = trusted[key_index]
-            sig_tlv = next((t for t in signed_tlvs if t.type == kind.sig_tlv), None)
-            if sig_tlv is None:
-                checks.append(
-                    Check("signature", False, f"no {kind.sig_tlv.name} signature TLV for this key")
-                )
-            elif not digest_known:
-                checks.append(Check("signature", False, "no hash TLV to verify against"))
-            else:
-                assert hash_tlv is not None
-                # A pure signature covers the region as stored in the slot.
-                signed = bytes(parsed.hashed_region()) if parsed.is_pure else hash_tlv.value
-                ok = verify_signature(pub_obj, kind, sig_tlv.value, signed)
-                checks.append(
-                    Check(
-                        "signature",
-                        ok,
-                        f"{kind.value}" + (" (pure)" if parsed.is_pure else "")
-                        if ok
-                        else "signature does not verify",
-                    )
-                )
-
+    checks = _structure_checks(parsed, slot_size)
+    unwrap, plainkey = _unwrap_check(parsed, device_key, slot)
+    checks.append(unwrap)
+    outcome = _hash_check(parsed, plainkey, device_key, slot)
+    checks.append(outcome.check)
+    sig_checks, key_index = _signature_checks(parsed, trusted)
+    checks.extend(sig_checks)
     if require_encrypted:
-        checks.append(
-            Check(
-                "encrypted",
-                state is EncryptionState.ENCRYPTED,
-                f"payload is {state.value}",
-            )
-        )
-    return VerifyReport(tuple(checks), state, payload_checked, slot, parsed, key_index)
+        ok = outcome.state is EncryptionState.ENCRYPTED
+        checks.append(Check("encrypted", ok, f"payload is {outcome.state.value}"))
+    return VerifyReport(
+        tuple(checks), outcome.state, outcome.payload_checked, slot, parsed, key_index
+    )
 
 
 _SIG_KINDS = (TlvType.ECDSA_SIG, TlvType.ED25519, TlvType.RSA2048_PSS, TlvType.RSA3072_PSS)

@@ -196,6 +196,8 @@ def load_key(
     if public is not None:
         classify(public, path=path)
         return public
+    if not _is_pem(data) and not _is_der_private(data):
+        raise KeyError_(f"{path} is not a PEM or DER key; {_hint(data)}")
     return load_private_key(path, password_env=password_env, prompt=prompt)
 
 

@@ -76,7 +76,7 @@ def test_sign_verifies_with_cryptography(
     _skip_without_ed25519(softhsm, label)
     digest = _digest(b"mcuseal image", digest_size)
     with p11.open_signer(softhsm.uri(label), module=softhsm.module) as signer:
-        assert signer.kind == kind
+        assert signer.key_kind.value == kind
         signature = signer.sign(digest)
         public_bytes = signer.public_key_bytes()
     public = serialization.load_der_public_key(public_bytes)
@@ -119,7 +119,7 @@ def test_ed25519_pure_signs_the_whole_region(softhsm: SoftHsm) -> None:
 def test_uri_by_id_selects_the_key(softhsm: SoftHsm) -> None:
     uri = f"pkcs11:token={TOKEN};id=%04;type=private"
     with p11.open_signer(uri, module=softhsm.module) as signer:
-        assert signer.kind == "ecdsa-p384"
+        assert signer.key_kind.value == "ecdsa-p384"
 
 
 def test_rsa_digest_must_be_sha256(softhsm: SoftHsm) -> None:
@@ -172,7 +172,7 @@ def test_rsa_private_key_without_public_object_uses_its_modulus(softhsm: SoftHsm
 def test_module_from_environment(softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(p11.MODULE_ENV, softhsm.module)
     with p11.open_signer(softhsm.uri("sign-p256")) as signer:
-        assert signer.kind == "ecdsa-p256"
+        assert signer.key_kind.value == "ecdsa-p256"
 
 
 def test_module_option_wins_over_environment(
@@ -186,7 +186,7 @@ def test_module_option_wins_over_environment(
 def test_module_path_in_uri(softhsm: SoftHsm) -> None:
     uri = softhsm.uri("sign-p256") + f"?module-path={softhsm.module}"
     with p11.open_signer(uri) as signer:
-        assert signer.kind == "ecdsa-p256"
+        assert signer.key_kind.value == "ecdsa-p256"
 
 
 def test_module_name_in_uri(softhsm: SoftHsm) -> None:
@@ -201,7 +201,7 @@ def test_pin_source_file(softhsm: SoftHsm, tmp_path: Path, monkeypatch: pytest.M
     pin_file.chmod(0o600)
     uri = softhsm.uri("sign-p256") + f"?pin-source=file:{pin_file}"
     with p11.open_signer(uri, module=softhsm.module) as signer:
-        assert signer.kind == "ecdsa-p256"
+        assert signer.key_kind.value == "ecdsa-p256"
 
 
 def test_pin_source_readable_by_others_warns(

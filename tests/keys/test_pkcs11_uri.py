@@ -88,7 +88,7 @@ def test_rfc_examples(text: str, expected: Pkcs11Uri) -> None:
 
 def test_dumps_is_canonical() -> None:
     uri = Pkcs11Uri(token="My Token", object="sign;key", id=b"\x01\xab", type=ObjectType.PRIVATE)
-    assert uri.dumps() == "pkcs11:object=sign%3Bkey;token=My%20Token;type=private;id=%01%AB"
+    assert uri.dumps() == "pkcs11:token=My%20Token;object=sign%3Bkey;type=private;id=%01%AB"
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,8 @@ from mcuseal.errors import KeyError_, TokenIOError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+    from mcuseal.image.crypto import KeyKind
+
 MODULE_ENV = "MCUSEAL_PKCS11_MODULE"
 PIN_ENV = "MCUSEAL_PKCS11_PIN"
 SCHEME = "pkcs11:"
@@ -74,19 +76,19 @@ class ObjectType(enum.Enum):
     DATA = "data"
 
 
-# RFC 7512 section 2.3, in the order the RFC lists them (also the order dumps() writes).
+# RFC 7512 section 2.3; dumps() writes them in this order, the token first, as p11tool does.
 _PATH_ATTRS = (
-    "library-description",
-    "library-manufacturer",
-    "library-version",
+    "token",
     "manufacturer",
     "model",
-    "object",
     "serial",
     "slot-description",
     "slot-id",
     "slot-manufacturer",
-    "token",
+    "library-description",
+    "library-manufacturer",
+    "library-version",
+    "object",
     "type",
     "id",
 )
@@ -759,17 +761,17 @@ def _object_label(obj: Any) -> str:
     return " ".join(parts) or "(unlabelled)"
 
 
-def _check_usable(public: PublicKeyTypes, label: str, token: str) -> str:
-    """Return mcuseal's name for the key kind, or raise for keys MCUboot cannot use."""
+def _check_usable(public: PublicKeyTypes, label: str, token: str) -> KeyKind:
+    """Return the key's signature scheme, or raise for keys MCUboot cannot use."""
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        return {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}[public.curve.name]
-    if isinstance(public, ed25519.Ed25519PublicKey):
-        return "ed25519"
+    from mcuseal.image.crypto import key_kind
+
+    if isinstance(public, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
+        return key_kind(public)  # curves were vetted when the point was read
     if isinstance(public, rsa.RSAPublicKey):
         if public.key_size in (2048, 3072):
-            return f"rsa-{public.key_size}"
+            return key_kind(public)
         raise KeyError_(
             f"key {label} on token {token!r} is RSA-{public.key_size}; "
             "MCUboot takes RSA-2048 or RSA-3072"
@@ -837,13 +839,18 @@ class Pkcs11Signer:
     not by the bootloader.
     """
 
-    def __init__(self, token: _Token, private: Any, public: PublicKeyTypes, kind: str) -> None:
+    def __init__(self, token: _Token, private: Any, public: PublicKeyTypes, kind: KeyKind) -> None:
         self._token = token
         self._private = private
         self._public = public
-        self.kind = kind
+        self._kind = kind
         self.token_label = token.label
         self.object_label = _object_label(private)
+
+    @property
+    def key_kind(self) -> KeyKind:
+        """The signature scheme (decides the signature TLV and the image hash)."""
+        return self._kind
 
     def public_key(self) -> PublicKeyTypes:
         """The ``cryptography`` public key of the token's key pair."""
@@ -851,16 +858,9 @@ class Pkcs11Signer:
 
     def public_key_bytes(self) -> bytes:
         """MCUboot's encoding: DER SubjectPublicKeyInfo for EC/Ed25519, DER PKCS#1 for RSA."""
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
+        from mcuseal.image.crypto import public_key_bytes
 
-        if isinstance(self._public, rsa.RSAPublicKey):
-            return self._public.public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.PKCS1
-            )
-        return self._public.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return public_key_bytes(self._public)
 
     def sign(self, to_sign: bytes) -> bytes:
         """Sign *to_sign* (the digest, or for pure Ed25519 the region) and return the TLV value.
@@ -871,7 +871,7 @@ class Pkcs11Signer:
         import pkcs11
         from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-        kind = self.kind
+        kind = self._kind.value
         if kind.startswith("rsa") and len(to_sign) != 32:
             raise KeyError_(
                 f"RSA-PSS signing for MCUboot needs a SHA-256 digest, got {len(to_sign)} bytes"

@@ -1,0 +1,222 @@
+"""The CLI with keys in a SoftHSM2 token: sign, verify, decrypt, getpub, key fingerprint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from imgtool.main import imgtool
+
+from mcuseal.cli import main
+from mcuseal.errors import EXIT_BAD_INPUT
+from mcuseal.image import ParsedImage, TlvType
+from mcuseal.keys import pkcs11 as p11
+from tests.keys.softhsm import USER_PIN, SoftHsm
+
+pytestmark = pytest.mark.usefixtures("pin_env")
+
+SIGNING = ["sign-p256", "sign-p384", "sign-rsa2048", "sign-rsa3072", "sign-ed25519"]
+
+
+def _skip_without_ed25519(softhsm: SoftHsm, label: str) -> None:
+    if "ed25519" in label and not softhsm.has_ed25519:
+        pytest.skip("this SoftHSM build has no CKM_EC_EDWARDS_KEY_PAIR_GEN/CKM_EDDSA")
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    path = tmp_path / "zephyr.bin"
+    path.write_bytes(os.urandom(3000))
+    return path
+
+
+def _cli(*args: object) -> int:
+    return main([str(a) for a in args])
+
+
+def _sign_args(app: Path, out: Path) -> list[object]:
+    return ["sign", "--pad-header", "-H", "0x200", "-S", "0x10000", "-v", "1.2.3", app, out]
+
+
+def _getpub(softhsm: SoftHsm, label: str, out: Path) -> Path:
+    code = _cli("getpub", "-k", softhsm.uri(label), "--pkcs11-module", softhsm.module, "-o", out)
+    assert code == 0
+    return out
+
+
+@pytest.mark.parametrize("label", SIGNING)
+def test_signed_image_passes_mcuseal_and_imgtool_verify(
+    softhsm: SoftHsm, app: Path, tmp_path: Path, label: str
+) -> None:
+    _skip_without_ed25519(softhsm, label)
+    image = tmp_path / "signed.bin"
+    uri = softhsm.uri(label)
+    assert _cli(*_sign_args(app, image), "-k", uri, "--pkcs11-module", softhsm.module) == 0
+    public = _getpub(softhsm, label, tmp_path / "pub.pem")
+    assert public.read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+    assert _cli("verify", image, "-k", public) == 0
+    # The token's public key works as a trusted key directly, too.
+    assert _cli("verify", image, "-k", uri, "--pkcs11-module", softhsm.module) == 0
+    result = CliRunner().invoke(imgtool, ["verify", "-k", str(public), str(image)])
+    assert result.exit_code == 0, result.output
+    assert "Image was correctly validated" in result.output
+
+
+@pytest.mark.parametrize(
+    ("signing", "encryption", "tlv"),
+    [
+        ("sign-p256", "enc-p256", TlvType.ENC_EC256),
+        ("sign-rsa2048", "enc-rsa2048", TlvType.ENC_RSA2048),
+    ],
+)
+def test_encrypted_image_decrypts_with_the_device_key(
+    softhsm: SoftHsm,
+    app: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    signing: str,
+    encryption: str,
+    tlv: TlvType,
+) -> None:
+    monkeypatch.setenv(p11.MODULE_ENV, softhsm.module)
+    image = tmp_path / "signed.encrypted.bin"
+    # The signing key and the device's public encryption key both come from the token.
+    code = _cli(*_sign_args(app, image), "-k", softhsm.uri(signing), "-E", softhsm.uri(encryption))
+    assert code == 0
+    device = tmp_path / "device.pem"
+    device.write_bytes(
+        softhsm.device_keys[encryption].private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    device.chmod(0o600)
+    assert ParsedImage.loads(image.read_bytes()).find(tlv) is not None
+    verify = ["verify", image, "-k", softhsm.uri(signing), "-E", device, "--require-encrypted"]
+    assert _cli(*verify) == 0
+    plain = tmp_path / "plain.bin"
+    assert _cli("decrypt", image, "-E", device, "-o", plain) == 0
+    payload = app.read_bytes()
+    assert plain.read_bytes()[: len(payload)] == payload
+
+
+def test_getpub_prints_pem_on_stdout(softhsm: SoftHsm, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli("getpub", "-k", softhsm.uri("sign-p256"), "--pkcs11-module", softhsm.module) == 0
+    out = capsys.readouterr().out
+    public = serialization.load_pem_public_key(out.encode())
+    with p11.open_signer(softhsm.uri("sign-p256"), module=softhsm.module) as signer:
+        assert public == signer.public_key()
+
+
+def test_getpub_honours_encoding(softhsm: SoftHsm, capsys: pytest.CaptureFixture[str]) -> None:
+    uri = softhsm.uri("sign-p256")
+    assert _cli("getpub", "-k", uri, "--pkcs11-module", softhsm.module, "-e", "lang-c") == 0
+    assert "const unsigned char ecdsa_pub_key[]" in capsys.readouterr().out
+
+
+def test_fingerprint_matches_the_image_keyhash(
+    softhsm: SoftHsm, app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "signed.bin"
+    uri = softhsm.uri("sign-p384")
+    assert _cli(*_sign_args(app, image), "-k", uri, "--pkcs11-module", softhsm.module) == 0
+    capsys.readouterr()
+    assert _cli("key", "fingerprint", uri, "--pkcs11-module", softhsm.module, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    keyhash = ParsedImage.loads(image.read_bytes()).find(TlvType.KEYHASH)
+    assert keyhash is not None
+    assert report["keyhash"] == {"sha": 384, "value": keyhash.value.hex()}
+    assert report["type"] == "ecdsa-p384"
+    assert report["key"] == uri
+    assert report["dev_key"] is None
+
+
+def test_getpriv_refuses_token_keys(softhsm: SoftHsm, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli("getpriv", "-k", softhsm.uri("sign-p256")) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "a key inside a PKCS#11 token cannot be exported" in err
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "args", "needle"),
+    [
+        ({p11.PIN_ENV: "999999"}, [], "wrong PIN for token 'mcuseal-test'"),
+        ({}, ["--pkcs11-module", "/nonexistent/lib.so"], "does not exist"),
+        (
+            {},
+            ["--pkcs11-module", "MODULE", "-k", "pkcs11:token=absent;object=x"],
+            "no PKCS#11 token",
+        ),
+        (
+            {},
+            ["--pkcs11-module", "MODULE", "-k", "pkcs11:token=mcuseal-test;object=nope"],
+            "no private key",
+        ),
+        (
+            {},
+            ["--pkcs11-module", "MODULE", "-k", "pkcs11:token=mcuseal-test;object=bad-k256"],
+            "EC curve",
+        ),
+        (
+            {},
+            ["--pkcs11-module", "MODULE", "-k", "pkcs11:token=mcuseal-test;object=x?pin-value=1"],
+            "pin-value",
+        ),
+        (
+            {},
+            ["--pkcs11-module", "MODULE", "-k", "awskms:alias/x"],
+            "no key provider serves 'awskms:'",
+        ),
+    ],
+)
+def test_sign_errors_are_one_line_exit_2(
+    softhsm: SoftHsm,
+    app: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra_env: dict[str, str],
+    args: list[str],
+    needle: str,
+) -> None:
+    for name, value in extra_env.items():
+        monkeypatch.setenv(name, value)
+    args = [softhsm.module if a == "MODULE" else a for a in args]
+    if "-k" not in args:
+        args += ["-k", softhsm.uri("sign-p256")]
+        if "--pkcs11-module" not in args:
+            args += ["--pkcs11-module", softhsm.module]
+    out = tmp_path / "never.bin"
+    assert _cli(*_sign_args(app, out), *args) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and needle in lines[0], err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".never")] == []
+
+
+def test_cli_subprocess_signs_with_pin_source(softhsm: SoftHsm, app: Path, tmp_path: Path) -> None:
+    pin_file = tmp_path / "pin"
+    pin_file.write_text(USER_PIN + "\n")
+    pin_file.chmod(0o600)
+    image = tmp_path / "signed.bin"
+    env = {k: v for k, v in softhsm.env().items() if k != p11.PIN_ENV}
+    env[p11.MODULE_ENV] = softhsm.module
+    uri = softhsm.uri("sign-p256") + f"?pin-source={pin_file}"
+    result = subprocess.run(
+        [sys.executable, "-m", "mcuseal", *map(str, _sign_args(app, image)), "-k", uri],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert _cli("verify", image, "-k", uri, "--pkcs11-module", softhsm.module) == 0

@@ -122,7 +122,7 @@ def _parse_private(data: bytes, password: bytes | None) -> PrivateKeyTypes:
 def _is_encrypted_key(data: bytes) -> bool:
     if _is_pem(data):
         return b"ENCRYPTED" in data
-    # DER EncryptedPrivateKeyInfo starts SEQUENCE { SEQUENCE { OID pkcs5PBES2 / pbe...
+    # cryptography tells an encrypted DER key apart only by asking for its password.
     from cryptography.hazmat.primitives import serialization
 
     try:
@@ -146,21 +146,23 @@ def load_private_key(
     :param path: the key file
     :raises KeyError_: missing/unreadable file, public-only key, wrong password, not a key
     """
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     data = _read(path, "key")
     password = _password(path, password_env, prompt) if _is_encrypted_key(data) else None
     try:
         key = _parse_private(data, password)
     except ValueError:
         if password is not None:
-            raise KeyError_(
-                f"wrong password for private key {path}; check {password_env or PASSWORD_ENV}"
-            ) from None
+            env = password_env or PASSWORD_ENV
+            where = f"check ${env}" if env in os.environ else "try again"
+            raise KeyError_(f"wrong password for private key {path}; {where}") from None
         if _parse_public_or_none(data) is not None:
             raise KeyError_(f"{path} holds a public key only; this needs the private key") from None
         raise KeyError_(f"{path} is not a PEM or DER private key; {_hint(data)}") from None
     except TypeError:
         raise KeyError_(f"private key {path} could not be decrypted; check the password") from None
-    except Exception as err:  # cryptography raises UnsupportedAlgorithm for odd curves
+    except UnsupportedAlgorithm as err:  # e.g. an EC curve OpenSSL does not know
         raise KeyError_(f"{path}: unsupported private key ({err})") from None
     warn_if_exposed(path)
     classify(key, path=path)

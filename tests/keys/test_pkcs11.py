@@ -224,6 +224,13 @@ def test_pin_value_refused_without_flag(softhsm: SoftHsm) -> None:
     _bad(exc, "pin-value", "--allow-pin-in-uri", p11.PIN_ENV)
 
 
+def test_pin_value_refused_for_public_keys_too(softhsm: SoftHsm) -> None:
+    uri = softhsm.uri("enc-p256") + f"?pin-value={USER_PIN}"
+    with pytest.raises(KeyError_) as exc:
+        p11.load_public_key(uri, module=softhsm.module)
+    _bad(exc, "pin-value", "--allow-pin-in-uri")
+
+
 def test_pin_value_with_flag_warns(
     softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -401,3 +408,24 @@ def test_token_failure_is_exit_3(softhsm: SoftHsm, tmp_path: Path) -> None:
     assert int(code) == EXIT_DEVICE == 3
     assert "token 'mcuseal-test' failed to sign" in message
     assert "retry" in message
+
+
+# -- the file-level loaders take URIs too (mcuseal seal, west seal, plugins) -----------------
+
+
+def test_file_level_loaders_accept_uris(softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcuseal.image.crypto import EncScheme
+    from mcuseal.keys import load_device_key, load_key, load_key_wrapper, load_signer
+
+    monkeypatch.setenv(p11.MODULE_ENV, softhsm.module)
+    signer = load_signer(softhsm.uri("sign-p256"))
+    try:
+        assert isinstance(signer, p11.Pkcs11Signer)
+        assert signer.key_kind.value == "ecdsa-p256"
+    finally:
+        signer.close()
+    assert load_key(softhsm.uri("enc-p256")) == softhsm.device_keys["enc-p256"].public_key()
+    assert load_key_wrapper(softhsm.uri("enc-rsa2048")).scheme is EncScheme.RSA_OAEP
+    with pytest.raises(KeyError_) as exc:
+        load_device_key(softhsm.uri("enc-p256"))
+    _bad(exc, "is a public key; decrypting needs the device's private key")

@@ -8,7 +8,6 @@ wherever a key file does.
 from __future__ import annotations
 
 import argparse
-from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -47,12 +46,11 @@ def key_options(args: argparse.Namespace, *, prompt: bool = True) -> KeyOptions:
     )
 
 
-@cache
 def registry() -> KeyProviderRegistry:
     """The key providers of this process (built-ins and plugins), built once."""
-    from mcuseal.keys.providers import build_registry
+    from mcuseal.keys.providers import default_registry
 
-    return build_registry()
+    return default_registry()
 
 
 def describe(ref: str) -> str:

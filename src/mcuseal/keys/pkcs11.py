@@ -339,12 +339,7 @@ def resolve_pin(
     :raises KeyError_: a refused ``pin-value``, an unreadable ``pin-source``
     """
     if uri.pin_value is not None:
-        if not allow_pin_in_uri:
-            raise KeyError_(
-                "the PKCS#11 URI carries pin-value, which leaks into shell history, logs and "
-                f"process lists; remove it and set {PIN_ENV} or pin-source=FILE "
-                "(or pass --allow-pin-in-uri)"
-            )
+        _refuse_pin_value(uri, allow_pin_in_uri)
         _log.warning(
             "using the PIN from the PKCS#11 URI (pin-value): it can leak through shell "
             "history, build logs and process lists; prefer %s or pin-source",
@@ -360,6 +355,16 @@ def resolve_pin(
         label = f"token {uri.token!r}" if uri.token is not None else "the PKCS#11 token"
         return getpass.getpass(f"User PIN for {label}: ")
     return None
+
+
+def _refuse_pin_value(uri: Pkcs11Uri, allow_pin_in_uri: bool) -> None:
+    # Checked even where no login follows: the URI would otherwise reach messages intact.
+    if uri.pin_value is not None and not allow_pin_in_uri:
+        raise KeyError_(
+            "the PKCS#11 URI carries pin-value, which leaks into shell history, logs and "
+            f"process lists; remove it and set {PIN_ENV} or pin-source=FILE "
+            "(or pass --allow-pin-in-uri)"
+        )
 
 
 def _read_pin_source(source: str) -> str:
@@ -633,6 +638,7 @@ class _Token:
         prompt: bool,
     ) -> None:
         pkcs11 = _import_pkcs11()
+        _refuse_pin_value(uri, allow_pin_in_uri)
         self.module_path = resolve_module(uri, module)
         lib = _load_library(self.module_path)
         token = _find_token(lib, uri, self.module_path)
@@ -805,7 +811,9 @@ def load_public_key(
     _refuse_non_key(parsed)
     import pkcs11
 
-    tok = _Token(parsed, module=module, login=False, allow_pin_in_uri=False, prompt=False)
+    tok = _Token(
+        parsed, module=module, login=False, allow_pin_in_uri=allow_pin_in_uri, prompt=False
+    )
     try:
         obj = _find_one(tok.session, parsed, pkcs11.ObjectClass.PUBLIC_KEY, "public key", tok.label)
         public = _public_from_attributes(obj, tok.label)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
+import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -261,6 +263,28 @@ def build_registry() -> KeyProviderRegistry:
     return builtin_registry()
 
 
+@functools.cache
+def default_registry() -> KeyProviderRegistry:
+    """The registry of this process, built on first use (plugins load once)."""
+    return build_registry()
+
+
+def uri_provider(ref: object) -> KeyProvider | None:
+    """The provider of *ref* if it is a URI of a registered scheme (``pkcs11:``), else None.
+
+    The file-level loaders of :mod:`mcuseal.keys` call this first, so every caller that
+    takes a key path (``mcuseal seal``, ``west seal``, plugins) also takes a key URI.
+    """
+    if not isinstance(ref, (str, os.PathLike)):
+        return None
+    text = os.fspath(ref)
+    if not isinstance(text, str) or ":" not in text:
+        return None
+    registry = default_registry()
+    provider = registry.for_ref(text) if _SCHEME.fullmatch(text.partition(":")[0].lower()) else None
+    return None if provider is None or isinstance(provider, FileKeyProvider) else provider
+
+
 __all__ = [
     "BUILTIN_PROVIDERS",
     "FileKeyProvider",
@@ -271,4 +295,6 @@ __all__ = [
     "ProviderInfo",
     "build_registry",
     "builtin_registry",
+    "default_registry",
+    "uri_provider",
 ]

@@ -220,3 +220,33 @@ def test_cli_subprocess_signs_with_pin_source(softhsm: SoftHsm, app: Path, tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert _cli("verify", image, "-k", uri, "--pkcs11-module", softhsm.module) == 0
+
+
+def test_pin_prompt_on_a_terminal(softhsm: SoftHsm, app: Path, tmp_path: Path) -> None:
+    import pty
+    import select
+
+    image = tmp_path / "signed.bin"
+    env = {k: v for k, v in softhsm.env().items() if k != p11.PIN_ENV}
+    env[p11.MODULE_ENV] = softhsm.module
+    argv = [sys.executable, "-m", "mcuseal", *map(str, _sign_args(app, image))]
+    argv += ["-k", softhsm.uri("sign-p256")]
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=secondary, stdout=secondary, stderr=secondary, env=env)
+    os.close(secondary)
+    seen = b""
+    try:
+        while b"User PIN for token 'mcuseal-test':" not in seen:
+            ready, _, _ = select.select([primary], [], [], 30)
+            assert ready, f"no PIN prompt; output so far: {seen!r}"
+            seen += os.read(primary, 1024)
+        os.write(primary, USER_PIN.encode() + b"\n")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        os.close(primary)
+    assert image.exists()
+    assert (
+        _cli("verify", image, "-k", softhsm.uri("sign-p256"), "--pkcs11-module", softhsm.module)
+        == 0
+    )

@@ -90,6 +90,14 @@ class EngineNotFound(EngineError):
     """No engine of the requested name is registered."""
 
 
+class EngineUnsupported(EngineError):
+    """The engine cannot produce this on the host (e.g. the key never leaves the chip)."""
+
+
+class DumpFormatError(InputError):
+    """Bytes dumped from a device that do not parse as the expected XIP structure."""
+
+
 class DfuError(McusealError):
     """A device-side or transport failure during DFU."""
 
@@ -116,8 +124,10 @@ __all__ = [
     "DfuError",
     "DfuRejected",
     "DfuTransportError",
+    "DumpFormatError",
     "EngineError",
     "EngineNotFound",
+    "EngineUnsupported",
     "ImageError",
     "ImageFormatError",
     "InputError",

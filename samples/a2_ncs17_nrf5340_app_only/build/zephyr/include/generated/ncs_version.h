@@ -1,0 +1,10 @@
+#ifndef NCS_VERSION_H__
+#define NCS_VERSION_H__
+
+#define NCS_VERSION_MAJOR 1
+#define NCS_VERSION_MINOR 7
+#define NCS_PATCHLEVEL 1
+#define NCS_VERSION_NUMBER 0x10701
+#define NCS_VERSION_STRING "1.7.1"
+
+#endif

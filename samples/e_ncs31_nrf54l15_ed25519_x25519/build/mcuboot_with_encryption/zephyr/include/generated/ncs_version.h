@@ -1,0 +1,10 @@
+#ifndef NCS_VERSION_H__
+#define NCS_VERSION_H__
+
+#define NCS_VERSION_MAJOR 3
+#define NCS_VERSION_MINOR 1
+#define NCS_PATCHLEVEL 0
+#define NCS_VERSION_NUMBER 0x30100
+#define NCS_VERSION_STRING "3.1.0"
+
+#endif

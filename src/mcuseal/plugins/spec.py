@@ -1,0 +1,44 @@
+"""Hook specifications: what a plugin may implement.
+
+A plugin is a module or object with functions marked ``@hookimpl`` whose names match
+the specifications below.  mcuseal finds plugins through the entry-point group
+``mcuseal.engines`` (its own engines are listed there too)::
+
+    [project.entry-points."mcuseal.engines"]
+    otfad = "mcuseal_otfad.plugin"
+
+Hooks are called by :func:`mcuseal.plugins.manager.build_manager`, once per manager,
+never at import time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from mcuseal.plugins.manager import EngineRegistry
+
+NAME = "mcuseal"
+
+#: Marks a hook specification (mcuseal's own use).
+hookspec = pluggy.HookspecMarker(NAME)
+#: Decorator plugins put on their hook implementations.
+hookimpl = pluggy.HookimplMarker(NAME)
+
+
+@hookspec
+def mcuseal_register_engines(registry: EngineRegistry) -> None:
+    """Add encryption-engine classes to *registry*.
+
+    Called once per :func:`~mcuseal.plugins.manager.build_manager` call, for every
+    plugin that was loaded and not blocked, built-ins first.  Keep it cheap: import
+    heavy modules inside the engine's methods, not here.
+
+    :param registry: call ``registry.add(EngineClass)`` for each engine.  The class is
+        checked against the contract (:meth:`EncryptionEngine.check_class`); a name
+        already taken raises :class:`mcuseal.errors.EngineError`.
+    :return: nothing; results of all implementations are ignored.  If a third-party
+        implementation raises, its engines are dropped and a warning names it.
+    """

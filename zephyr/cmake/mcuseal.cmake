@@ -1,0 +1,41 @@
+# Shared helpers of the mcuseal Zephyr module (image and sysbuild builds).
+
+set(MCUSEAL_MODULE_DIR ${CMAKE_CURRENT_LIST_DIR}/../.. CACHE INTERNAL "mcuseal module root")
+
+# mcuseal_command(<out-var> MODE <seal|check> BUILD_DIR <dir> [KEY <file>] [FORCE] [ALLOW_DEV_KEYS]
+#                 [EXTRA <args...>])
+# The command line for `mcuseal <mode> -d <dir> --encrypt [KEY] ...` as a CMake list.
+function(mcuseal_command out)
+  cmake_parse_arguments(MS "FORCE;ALLOW_DEV_KEYS" "MODE;BUILD_DIR;KEY" "EXTRA" ${ARGN})
+  if(NOT MCUSEAL_EXECUTABLE)
+    find_program(MCUSEAL_EXECUTABLE mcuseal)
+  endif()
+  if(MCUSEAL_EXECUTABLE)
+    set(cmd ${MCUSEAL_EXECUTABLE})
+  elseif(PYTHON_EXECUTABLE)
+    # The python that runs west and imgtool usually has mcuseal installed beside them.
+    set(cmd ${PYTHON_EXECUTABLE} -m mcuseal)
+  else()
+    message(FATAL_ERROR "mcuseal: neither an 'mcuseal' executable nor PYTHON_EXECUTABLE; "
+                        "pip install mcuseal or set -DMCUSEAL_EXECUTABLE=...")
+  endif()
+  list(APPEND cmd ${MS_MODE} -d ${MS_BUILD_DIR})
+  if(MS_KEY)
+    list(APPEND cmd --encrypt ${MS_KEY})
+  else()
+    list(APPEND cmd --encrypt)
+  endif()
+  if(WEST_TOPDIR)
+    list(APPEND cmd --topdir ${WEST_TOPDIR})
+  endif()
+  if(MS_FORCE AND MS_MODE STREQUAL "seal")
+    list(APPEND cmd --force)
+  endif()
+  if(MS_ALLOW_DEV_KEYS AND MS_MODE STREQUAL "seal")
+    list(APPEND cmd --allow-dev-keys)
+  endif()
+  if(MS_EXTRA AND MS_MODE STREQUAL "seal")
+    list(APPEND cmd ${MS_EXTRA})
+  endif()
+  set(${out} ${cmd} PARENT_SCOPE)
+endfunction()

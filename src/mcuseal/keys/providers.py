@@ -27,8 +27,11 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
     from mcuseal.image.crypto import Signer
+    from mcuseal.plugins.manager import SkippedPlugin
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]+")
+#: Entry-point group of key-provider plugins.
+GROUP = "mcuseal.key_providers"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +179,8 @@ class KeyProviderRegistry:
         self._schemes: dict[str, str] = {}
         self._instances: dict[str, KeyProvider] = {}
         self._source: tuple[str, str] = ("mcuseal", "mcuseal")
+        #: Plugins that were not used, and why (see :func:`build_registry`).
+        self.skipped: tuple[SkippedPlugin, ...] = ()
 
     def add(self, provider: type[KeyProvider]) -> None:
         """Register *provider* (a class).
@@ -258,9 +263,38 @@ def builtin_registry() -> KeyProviderRegistry:
     return registry
 
 
-def build_registry() -> KeyProviderRegistry:
-    """The key providers available to this process."""
-    return builtin_registry()
+def build_registry(*, load_external: bool = True) -> KeyProviderRegistry:
+    """mcuseal's providers plus those of the ``mcuseal.key_providers`` plugins.
+
+    The built-ins are registered directly (not through entry points), so they are there
+    even when the installed metadata is stale, and cannot be disabled.  A plugin that
+    fails to load, to validate or to register is skipped with a warning naming it.
+
+    :param load_external: also load third-party plugins
+    """
+    import pluggy
+
+    from mcuseal.plugins import spec
+    from mcuseal.plugins.manager import load_plugins, skip_plugin
+
+    registry = builtin_registry()
+    if not load_external:
+        return registry
+    pm = pluggy.PluginManager(spec.NAME)
+    pm.add_hookspecs(spec)
+    skipped: list[SkippedPlugin] = []
+    sources = load_plugins(pm, GROUP, skipped)
+    for impl in pm.hook.mcuseal_register_key_providers.get_hookimpls():
+        dist = sources.get(impl.plugin_name, (impl.plugin_name, "?", "?", False))[1]
+        registry._source = (impl.plugin_name, dist)
+        try:
+            impl.function(registry=registry)
+        except Exception as err:
+            registry.drop_plugin(impl.plugin_name)
+            skip_plugin(skipped, impl.plugin_name, dist, f"{type(err).__name__}: {err}")
+    registry._source = ("mcuseal", "mcuseal")
+    registry.skipped = tuple(skipped)
+    return registry
 
 
 @functools.cache
@@ -287,6 +321,7 @@ def uri_provider(ref: object) -> KeyProvider | None:
 
 __all__ = [
     "BUILTIN_PROVIDERS",
+    "GROUP",
     "FileKeyProvider",
     "KeyOptions",
     "KeyProvider",

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from mcuseal.cli import main
 from mcuseal.errors import EXIT_BAD_INPUT
 from mcuseal.image import ParsedImage, TlvType
 from mcuseal.keys import pkcs11 as p11
+from tests.build.conftest import sample, workspace  # noqa: F401
 from tests.keys.softhsm import USER_PIN, SoftHsm
 
 pytestmark = pytest.mark.usefixtures("pin_env")
@@ -250,3 +252,24 @@ def test_pin_prompt_on_a_terminal(softhsm: SoftHsm, app: Path, tmp_path: Path) -
         _cli("verify", image, "-k", softhsm.uri("sign-p256"), "--pkcs11-module", softhsm.module)
         == 0
     )
+
+
+def test_seal_a_build_with_a_token_key(
+    softhsm: SoftHsm,
+    sample: Callable[[str], Path],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.build.conftest import KEYS, SAMPLE_D
+
+    monkeypatch.setenv(p11.MODULE_ENV, softhsm.module)
+    root = sample(SAMPLE_D)
+    uri = softhsm.uri("sign-p256")
+    args = ["seal", "-d", root, "--encrypt", "--allow-dev-keys", "-k", uri, "--json"]
+    assert _cli(*args) == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert "dfu" in [o["role"] for o in report["outputs"]]
+    assert report["dev_keys"] == ["mcuseal sample key samples/keys/sample-enc-ec256-priv.pem"]
+    dfu = root / "hello_world" / "zephyr" / "zephyr.signed.encrypted.bin"
+    enc = KEYS / "sample-enc-ec256-priv.pem"
+    assert _cli("verify", dfu, "-k", uri, "-E", enc, "--require-encrypted", "--strict") == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from mcuseal.image import ParsedImage, TlvType
 from mcuseal.keys import pkcs11 as p11
 from tests.build.conftest import sample, workspace  # noqa: F401
 from tests.keys.softhsm import USER_PIN, SoftHsm
+from tests.west_ext.test_seal_west import west  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("pin_env")
 
@@ -272,4 +274,28 @@ def test_seal_a_build_with_a_token_key(
     assert report["dev_keys"] == ["mcuseal sample key samples/keys/sample-enc-ec256-priv.pem"]
     dfu = root / "hello_world" / "zephyr" / "zephyr.signed.encrypted.bin"
     enc = KEYS / "sample-enc-ec256-priv.pem"
+    assert _cli("verify", dfu, "-k", uri, "-E", enc, "--require-encrypted", "--strict") == 0
+
+
+@pytest.fixture
+def token_env(softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Module and PIN in the environment, before a subprocess fixture copies it."""
+    monkeypatch.setenv(p11.MODULE_ENV, softhsm.module)
+    monkeypatch.setenv(p11.PIN_ENV, USER_PIN)
+
+
+def test_west_seal_with_a_token_key(
+    token_env: None,
+    west: Callable[..., subprocess.CompletedProcess[str]],  # noqa: F811
+    softhsm: SoftHsm,
+    tmp_path: Path,
+) -> None:
+    top = tmp_path / "ws"
+    build = top / "builds" / "d"
+    shutil.copytree(top / "mcuseal" / "samples" / "d_zephyr41_nrf52840" / "build", build)
+    uri = softhsm.uri("sign-p256")
+    proc = west("seal", "-d", str(build), "--encrypt", "--allow-dev-keys", "-k", uri)
+    assert USER_PIN not in proc.stdout + proc.stderr
+    dfu = build / "hello_world" / "zephyr" / "zephyr.signed.encrypted.bin"
+    enc = top / "mcuseal" / "samples" / "keys" / "sample-enc-ec256-priv.pem"
     assert _cli("verify", dfu, "-k", uri, "-E", enc, "--require-encrypted", "--strict") == 0

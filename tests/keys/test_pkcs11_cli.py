@@ -260,21 +260,32 @@ def test_seal_a_build_with_a_token_key(
     softhsm: SoftHsm,
     sample: Callable[[str], Path],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from tests.build.conftest import KEYS, SAMPLE_D
+    from tests.build.conftest import KEYS, SAMPLE_D, set_config
 
     monkeypatch.setenv(p11.MODULE_ENV, softhsm.module)
     root = sample(SAMPLE_D)
     uri = softhsm.uri("sign-p256")
     args = ["seal", "-d", root, "--encrypt", "--allow-dev-keys", "-k", uri, "--json"]
+    # MCUboot was built with another signing key: the preflight reads the token's public key
+    # and refuses (the device would reject the update).
+    assert _cli(*args) == 1
+    assert "is not the one MCUboot verifies with" in capsys.readouterr().err
+    # Rebuild MCUboot with the token's public key (as docs/keys.md describes): accepted.
+    public = _getpub(softhsm, "sign-p256", tmp_path / "sign-pub.pem")
+    for config in (root / "mcuboot" / "zephyr" / ".config", root / "zephyr" / ".config"):
+        name = "CONFIG_BOOT" if "mcuboot" in str(config) else "SB_CONFIG_BOOT"
+        set_config(config, **{f"{name}_SIGNATURE_KEY_FILE": str(public)})
+    capsys.readouterr()
     assert _cli(*args) == 0, capsys.readouterr().err
     report = json.loads(capsys.readouterr().out)
     assert "dfu" in [o["role"] for o in report["outputs"]]
     assert report["dev_keys"] == ["mcuseal sample key samples/keys/sample-enc-ec256-priv.pem"]
     dfu = root / "hello_world" / "zephyr" / "zephyr.signed.encrypted.bin"
     enc = KEYS / "sample-enc-ec256-priv.pem"
-    assert _cli("verify", dfu, "-k", uri, "-E", enc, "--require-encrypted", "--strict") == 0
+    assert _cli("verify", dfu, "-k", public, "-E", enc, "--require-encrypted", "--strict") == 0
 
 
 @pytest.fixture
@@ -294,7 +305,9 @@ def test_west_seal_with_a_token_key(
     build = top / "builds" / "d"
     shutil.copytree(top / "mcuseal" / "samples" / "d_zephyr41_nrf52840" / "build", build)
     uri = softhsm.uri("sign-p256")
-    proc = west("seal", "-d", str(build), "--encrypt", "--allow-dev-keys", "-k", uri)
+    # MCUboot in the sample trusts another key: -f turns that refusal into a warning.
+    proc = west("seal", "-d", str(build), "--encrypt", "--allow-dev-keys", "-k", uri, "-f")
+    assert "is not the one MCUboot verifies with" in proc.stderr
     assert USER_PIN not in proc.stdout + proc.stderr
     dfu = build / "hello_world" / "zephyr" / "zephyr.signed.encrypted.bin"
     enc = top / "mcuseal" / "samples" / "keys" / "sample-enc-ec256-priv.pem"

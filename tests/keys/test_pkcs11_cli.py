@@ -259,18 +259,19 @@ def test_pin_prompt_on_a_terminal(softhsm: SoftHsm, app: Path, tmp_path: Path) -
 def test_seal_a_build_with_a_token_key(
     softhsm: SoftHsm,
     sample: Callable[[str], Path],  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from tests.build.conftest import KEYS, SAMPLE_D, set_config
 
-    monkeypatch.setenv(p11.MODULE_ENV, softhsm.module)
     root = sample(SAMPLE_D)
     uri = softhsm.uri("sign-p256")
-    args = ["seal", "-d", root, "--encrypt", "--allow-dev-keys", "-k", uri, "--json"]
+    keys = ["-k", uri, "--pkcs11-module", softhsm.module]
+    args = ["seal", "-d", root, "--encrypt", "--allow-dev-keys", *keys, "--json"]
     # MCUboot was built with another signing key: the preflight reads the token's public key
     # and refuses (the device would reject the update).
+    assert _cli("check", "-d", root, "--encrypt", *keys) == 1
+    assert "is not the one MCUboot verifies with" in capsys.readouterr().out
     assert _cli(*args) == 1
     assert "is not the one MCUboot verifies with" in capsys.readouterr().err
     # Rebuild MCUboot with the token's public key (as docs/keys.md describes): accepted.

@@ -51,11 +51,11 @@ def load_key_info(path: Path) -> KeyInfo:
 
     *path* may also be a key URI (``pkcs11:...``): its public key is read from the token.
     """
-    from mcuseal.keys.providers import KeyOptions, uri_provider
+    from mcuseal.keys.providers import current_options, uri_provider
 
     provider = uri_provider(path)
     if provider is not None:
-        key: Any = provider.load_encryption_key(str(path), KeyOptions())
+        key: Any = provider.load_encryption_key(str(path), current_options())
         return (
             KeyInfo(kind=f"aes-kw-{len(key) * 8}", public=key)
             if isinstance(key, bytes)

@@ -329,6 +329,6 @@ def _uri_provider(path: PathLike) -> KeyProvider | None:
 
 
 def _uri_options(prompt: bool) -> KeyOptions:
-    from mcuseal.keys.providers import KeyOptions
+    from mcuseal.keys.providers import current_options
 
-    return KeyOptions(prompt=prompt)
+    return current_options(prompt=prompt)

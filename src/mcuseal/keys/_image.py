@@ -13,7 +13,7 @@ from mcuseal.keys._files import (
     load_key_or_kek,
     load_private_key,
 )
-from mcuseal.keys.providers import KeyOptions, uri_provider
+from mcuseal.keys.providers import current_options, uri_provider
 
 if TYPE_CHECKING:
     from mcuseal.image.crypto import DeviceKey, KeyWrapper, Signer
@@ -26,7 +26,7 @@ def load_signer(path: PathLike, *, password_env: str | None = None, prompt: bool
     """
     provider = uri_provider(path)  # a pkcs11: (or plugin) URI instead of a file
     if provider is not None:
-        return provider.open_signer(str(path), KeyOptions(prompt=prompt))
+        return provider.open_signer(str(path), current_options(prompt=prompt))
     key = load_private_key(path, password_env=password_env, prompt=prompt)
     return signer_for(key, path=path)
 

@@ -13,6 +13,8 @@ A provider hands out what the image code needs and nothing more: a
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import os
@@ -46,6 +48,32 @@ class KeyOptions:
     pkcs11_module: str | None = None
     allow_pin_in_uri: bool = False
     prompt: bool = False
+
+
+_CURRENT: contextvars.ContextVar[KeyOptions | None] = contextvars.ContextVar(
+    "mcuseal_key_options", default=None
+)
+
+
+@contextlib.contextmanager
+def using_options(options: KeyOptions) -> Iterator[None]:
+    """Make *options* the defaults of the file-level loaders within the block.
+
+    Commands whose keys are loaded deep inside other code (``seal`` loads them in
+    :mod:`mcuseal.build`) set their ``--pkcs11-module`` etc. here instead of passing them
+    through every layer.
+    """
+    token = _CURRENT.set(options)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_options(*, prompt: bool = False) -> KeyOptions:
+    """The options set by :func:`using_options` (defaults outside), prompting if asked."""
+    options = _CURRENT.get() or KeyOptions()
+    return dataclasses.replace(options, prompt=True) if prompt else options
 
 
 class KeyProvider(abc.ABC):
@@ -330,6 +358,8 @@ __all__ = [
     "ProviderInfo",
     "build_registry",
     "builtin_registry",
+    "current_options",
     "default_registry",
     "uri_provider",
+    "using_options",
 ]

@@ -666,7 +666,9 @@ class _Token:
                 self.session = token.open()
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
+        pkcs11 = _import_pkcs11()
+        # Closing after the token went away fails too; the error was reported already.
+        with contextlib.suppress(pkcs11.PKCS11Error):
             self.session.close()
 
 

@@ -182,6 +182,7 @@ def test_pkcs11_commands_do_not_print_the_pin(
     call("sign", "-k", uri, "-E", softhsm.uri("enc-p256"), *SLOT, "--json", app, image)  # type: ignore[operator]
     call("verify", image, "-k", uri, "--json")  # type: ignore[operator]
     call("getpub", "-k", uri)  # type: ignore[operator]
+    call("getpubhash", "-k", uri)  # type: ignore[operator]
     call("key", "fingerprint", uri, "--json")  # type: ignore[operator]
     # A PIN inside the URI (allowed explicitly) and a wrong PIN: neither is echoed.
     monkeypatch.delenv("MCUSEAL_PKCS11_PIN")

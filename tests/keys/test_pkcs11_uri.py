@@ -218,3 +218,47 @@ def test_structured_garbage_parses_or_raises_key_error(parts: list[str]) -> None
         assert "\n" not in str(err)
     else:
         assert Pkcs11Uri.loads(uri.dumps()) == uri
+
+
+# -- public-key attributes read from a token are parsed defensively too ---------------------
+
+
+class _TokenObject:
+    """The attributes of a public key object as a token returns them (any bytes at all)."""
+
+    def __init__(self, key_type: object, attrs: dict[object, bytes]) -> None:
+        self.key_type = key_type
+        self._attrs = attrs
+
+    def __getitem__(self, name: object) -> bytes:
+        return self._attrs[name]
+
+
+@given(
+    st.sampled_from(["EC", "EC_EDWARDS", "RSA"]),
+    st.binary(max_size=40)
+    | st.sampled_from(["06082a8648ce3d030107", "06032b6570"]).map(bytes.fromhex),
+    st.binary(max_size=100),
+)
+def test_token_public_key_attributes_parse_or_raise_key_error(
+    key_type: str, params: bytes, point: bytes
+) -> None:
+    import pkcs11
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+    from mcuseal.keys.pkcs11 import _public_from_attributes
+
+    attrs = {
+        pkcs11.Attribute.EC_PARAMS: params,
+        pkcs11.Attribute.EC_POINT: point,
+        pkcs11.Attribute.MODULUS: point,
+        pkcs11.Attribute.PUBLIC_EXPONENT: params,
+        pkcs11.Attribute.LABEL: b"x",
+    }
+    obj = _TokenObject(getattr(pkcs11.KeyType, key_type), attrs)
+    try:
+        key = _public_from_attributes(obj, "token")
+    except KeyError_ as err:
+        assert "\n" not in str(err)
+    else:
+        assert isinstance(key, PublicKeyTypes.__args__)  # type: ignore[attr-defined]

@@ -235,13 +235,13 @@ class _TokenObject:
 
 
 @given(
-    st.sampled_from(["EC", "EC_EDWARDS", "RSA"]),
+    st.sampled_from(["EC", "EC_EDWARDS", "RSA", "DSA", 0x41]),
     st.binary(max_size=40)
     | st.sampled_from(["06082a8648ce3d030107", "06032b6570"]).map(bytes.fromhex),
     st.binary(max_size=100),
 )
 def test_token_public_key_attributes_parse_or_raise_key_error(
-    key_type: str, params: bytes, point: bytes
+    key_type: str | int, params: bytes, point: bytes
 ) -> None:
     import pkcs11
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -255,7 +255,8 @@ def test_token_public_key_attributes_parse_or_raise_key_error(
         pkcs11.Attribute.PUBLIC_EXPONENT: params,
         pkcs11.Attribute.LABEL: b"x",
     }
-    obj = _TokenObject(getattr(pkcs11.KeyType, key_type), attrs)
+    kind = key_type if isinstance(key_type, int) else getattr(pkcs11.KeyType, key_type)
+    obj = _TokenObject(kind, attrs)
     try:
         key = _public_from_attributes(obj, "token")
     except KeyError_ as err:

@@ -435,6 +435,7 @@ def _load_library(path: str) -> Any:
 
 
 _CKR_KEY_FUNCTION_NOT_PERMITTED = 0x68
+_CKK_EC_MONTGOMERY = 0x41  # X25519/X448; python-pkcs11 has no KeyType member for it
 
 # PKCS#11 return codes that mean "the token or its link failed", not "you asked wrongly".
 _DEVICE_ERRORS = (
@@ -749,6 +750,11 @@ def _public_from_attributes(obj: Any, token: str) -> PublicKeyTypes:
             raise KeyError_(
                 f"key {label} on token {token!r} has an invalid Ed25519 point"
             ) from None
+    if key_type == _CKK_EC_MONTGOMERY:
+        raise KeyError_(
+            f"key {label} on token {token!r} is an X25519 key; mcuseal reads X25519 keys from "
+            "files only: pass the device's X25519 public PEM to -E"
+        )
     name = getattr(key_type, "name", str(key_type))
     raise KeyError_(
         f"key {label} on token {token!r} is a {name} key; MCUboot images take "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -313,3 +314,35 @@ def test_west_seal_with_a_token_key(
     dfu = build / "hello_world" / "zephyr" / "zephyr.signed.encrypted.bin"
     enc = top / "mcuseal" / "samples" / "keys" / "sample-enc-ec256-priv.pem"
     assert _cli("verify", dfu, "-k", uri, "-E", enc, "--require-encrypted", "--strict") == 0
+
+
+def test_token_failure_mid_sign_exits_3(softhsm: SoftHsm, app: Path, tmp_path: Path) -> None:
+    # A real failure, not a fake: sign opens the token session for -k, then blocks reading
+    # the -E KEK from a FIFO; meanwhile the token's storage disappears. SoftHSM reads its
+    # configuration once per process, so this runs on a copy of the token, in a child.
+    token_dir = tmp_path / "tokens"
+    shutil.copytree(softhsm.token_dir, token_dir)
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {token_dir}\nobjectstore.backend = file\n")
+    kek = tmp_path / "kek.b64"
+    os.mkfifo(kek, 0o600)
+    image = tmp_path / "signed.bin"
+    env = {**softhsm.env(), "SOFTHSM2_CONF": str(conf), p11.PIN_ENV: USER_PIN}
+    env[p11.MODULE_ENV] = softhsm.module
+    argv = [sys.executable, "-m", "mcuseal", *map(str, _sign_args(app, image))]
+    argv += ["-k", softhsm.uri("sign-p256"), "-E", str(kek)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with open(kek, "wb") as fifo:  # returns once mcuseal opened it: the session is open
+            shutil.rmtree(token_dir)
+            fifo.write(base64.b64encode(os.urandom(16)) + b"\n")
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, err
+    errors = [line for line in err.decode().splitlines() if not line.startswith("warning:")]
+    assert errors == [
+        "error: token 'mcuseal-test' failed to sign (ObjectHandleInvalid); check the token is "
+        "present and its storage/reader works, then retry"
+    ]
+    assert not image.exists()

@@ -69,10 +69,8 @@ def test_encryption_keys_have_no_keyhash(keys: Keys, capsys: pytest.CaptureFixtu
     assert report["type"] == "x25519" and report["keyhash"] is None
     kek = _report(capsys, keys.kek128)
     assert kek["type"] == "aes-kw-128" and kek["keyhash"] is None
-    assert (
-        kek["fingerprint_sha256"]
-        == hashlib.sha256(__import__("base64").b64decode(keys.kek128.read_bytes())).hexdigest()
-    )
+    raw = base64.b64decode(keys.kek128.read_bytes())
+    assert kek["fingerprint_sha256"] == hashlib.sha256(raw).hexdigest()
 
 
 def test_sample_key_is_named(keys: Keys, capsys: pytest.CaptureFixture[str]) -> None:

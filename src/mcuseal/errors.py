@@ -114,6 +114,15 @@ class DfuRejected(DfuError):
     exit_code = EXIT_REJECTED
 
 
+class DfuDeviceError(DfuRejected):
+    """The device answered a request with an SMP error (v1 ``rc`` or v2 ``err{group, rc}``)."""
+
+    def __init__(self, message: str, *, group: int | None = None, rc: int = 0) -> None:
+        super().__init__(message)
+        self.group = group
+        self.rc = rc
+
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_DEVICE",
@@ -121,6 +130,7 @@ __all__ = [
     "EXIT_REJECTED",
     "BuildError",
     "DevKeyError",
+    "DfuDeviceError",
     "DfuError",
     "DfuRejected",
     "DfuTransportError",

@@ -50,6 +50,8 @@ _register("key", "mcuseal.cli.key", "key audits: 'key fingerprint KEY' prints MC
 _register("check", "mcuseal.cli.check", "check a Zephyr/NCS build directory for encrypted signing")
 _register("seal", "mcuseal.cli.seal", "sign + encrypt a Zephyr/NCS build directory (west seal)")
 _register("xip", "mcuseal.cli.xip", "NXP encrypted XIP: engines, plans, metadata, nxpimage")
+_register("dfu", "mcuseal.cli.dfu", "deliver images over BLE, UDP or serial (SMP/MCUmgr)")
+_register("sim", "mcuseal.cli.sim", "run a virtual MCUboot device to test and rehearse DFU")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

@@ -1,0 +1,104 @@
+"""Third-party client over UDP: the smpmgr command line against the virtual device.
+
+smpmgr has no UDP port option (it always uses Zephyr's 1337), so each test binds port
+1337 on its own random loopback address (127.x.y.z) instead of on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mcuseal.dfu.sim import SimConfig, VirtualDevice, read_info
+from mcuseal.errors import DfuTransportError
+
+SMPMGR = str(Path(sys.executable).with_name("smpmgr"))
+MakeImage = Callable[..., Path]
+
+
+async def serve_on_1337(device: VirtualDevice) -> str:
+    rng = random.Random()
+    for _ in range(20):
+        host = f"127.{rng.randrange(1, 255)}.{rng.randrange(0, 256)}.{rng.randrange(1, 255)}"
+        try:
+            await device.serve_udp(host, 1337)
+        except DfuTransportError:
+            continue
+        return host
+    raise RuntimeError("no free loopback address for port 1337")
+
+
+async def smpmgr(host: str, *args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        SMPMGR,
+        "--ip",
+        host,
+        "--timeout",
+        "5",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return int(proc.returncode or 0), out.decode(errors="replace")
+
+
+async def test_smpmgr_uploads_and_lists(make_image: MakeImage) -> None:
+    path = make_image("3.1.4", 30000)
+    async with VirtualDevice(SimConfig()) as device:
+        host = await serve_on_1337(device)
+        code, out = await smpmgr(host, "image", "upload", str(path))
+        assert code == 0, out
+        code, out = await smpmgr(host, "image", "state-read")
+        assert code == 0, out
+    info = read_info(path.read_bytes())
+    assert info is not None
+    assert device.secondary(0) == info
+    assert "3.1.4" in out
+
+
+async def test_smpmgr_upgrade_confirm_then_device_runs_it(
+    make_image: MakeImage, mcuboot_check: Any
+) -> None:
+    # An encrypted image: the device's MCUboot model decrypts it with its private key.
+    old = make_image("1.0.0", 5000).read_bytes()
+    new = make_image("1.5.0", 26000, encrypt=True)
+    config = SimConfig()
+    async with VirtualDevice(config, boot_check=mcuboot_check, primary=[old]) as device:
+        host = await serve_on_1337(device)
+        code, out = await smpmgr(host, "upgrade", "--confirm", str(new))
+        assert code == 0, out
+        assert "Upgrade complete" in out
+        for _ in range(100):  # the reset follows the reply by CONFIG_MCUMGR_GRP_OS_RESET_MS
+            if device.boot_count:
+                break
+            await asyncio.sleep(0.05)
+        assert device.running(0) == read_info(new.read_bytes())
+        # The UDP socket stayed bound through the reset: the device answers again.
+        code, out = await smpmgr(host, "image", "state-read")
+        assert code == 0, out
+        assert "1.5.0" in out
+
+
+async def test_smpmgr_upgrade_without_confirm_leaves_the_old_image(
+    make_image: MakeImage, imgtool_check: Any
+) -> None:
+    # smpmgr 0.19.1 marks the image only for --slot != 0 or --confirm; otherwise it just
+    # uploads and resets, and MCUboot (swap_type NONE) keeps the running image.
+    old = make_image("1.0.0", 5000).read_bytes()
+    new = make_image("1.6.0", 8000)
+    async with VirtualDevice(SimConfig(), boot_check=imgtool_check, primary=[old]) as device:
+        host = await serve_on_1337(device)
+        code, out = await smpmgr(host, "upgrade", str(new))
+        assert code == 0, out
+        for _ in range(100):
+            if device.boot_count:
+                break
+            await asyncio.sleep(0.05)
+        assert device.boot_count == 1
+        assert device.running(0) == read_info(old)
+        assert device.secondary(0) == read_info(new.read_bytes())

@@ -33,7 +33,7 @@ from mcuseal.errors import DumpFormatError, EngineUnsupported, InputError, Usage
 from mcuseal.plugins import _rng
 from mcuseal.plugins.manager import EngineRegistry
 from mcuseal.plugins.metadata import build_sector, inspect_sector, trailer_version
-from mcuseal.plugins.nxpimage import NxpimageConfig, to_int
+from mcuseal.plugins.nxpimage import Field, NxpimageConfig, Schema, to_int
 from mcuseal.plugins.spec import hookimpl
 from mcuseal.plugins.types import (
     Artifact,
@@ -547,14 +547,63 @@ FAMILY_ALIASES: Final = {
 
 
 def _family(cfg: NxpimageConfig) -> str:
-    family = cfg.get_str("family").lower()
-    family = FAMILY_ALIASES.get(family, family)
-    if family not in FAMILIES:
+    family = cfg.get_str("family")
+    if family not in FAMILIES and family not in FAMILY_ALIASES:
         raise InputError(
             f"{cfg.path.name}: family {family!r} has no BEE; use one of "
             f"{', '.join([*FAMILY_ALIASES, *FAMILIES])}"
         )
-    return family
+    return FAMILY_ALIASES.get(family, family)
+
+
+_KEY = Field("key")
+#: The keys and types ``nxpimage bee export`` accepts (SPSDK 3.12 ``sch_bee.yaml``).
+NXPIMAGE_SCHEMA: Final[Schema] = {
+    "family": Field("str", required=True),
+    # Every BEE part has one silicon revision in SPSDK's database.
+    "revision": Field("str", choices=("a0", "latest")),
+    "output_folder": Field("str", required=True),
+    "output_name": Field("str"),
+    "header_name": Field("str"),
+    "data_blobs": Field(
+        "list", items={"data": Field("file", required=True), "address": Field("int", required=True)}
+    ),
+    "engine_selection": Field("str", required=True, choices=("engine0", "engine1", "both")),
+    "engine_key_selection": Field("str", choices=("random", "zero")),
+    "bee_engine": Field(
+        "list",
+        required=True,
+        min_items=1,
+        max_items=2,
+        one_of=("bee_cfg", "bee_binary_cfg"),
+        items={
+            "bee_cfg": Field(
+                "map",
+                items={
+                    "user_key": Field("key", required=True),
+                    "engine_key": _KEY,
+                    "engine_iv": _KEY,
+                    "engine_counter": _KEY,
+                    "protected_region": Field(
+                        "list",
+                        items={
+                            "start_address": Field("int", required=True),
+                            "length": Field("int", required=True),
+                            "protected_level": Field("number", required=True),
+                        },
+                    ),
+                },
+            ),
+            "bee_binary_cfg": Field(
+                "map",
+                items={
+                    "header_path": Field("str", required=True),
+                    "user_key": Field("key", required=True),
+                },
+            ),
+        },
+    ),
+}
 
 
 def _fac_from(item: object, where: str) -> FacRegion:
@@ -705,6 +754,7 @@ def encrypt_image(headers: Iterable[_Header], data: bytes, base: int) -> bytes:
 def export_nxpimage(cfg: NxpimageConfig) -> XipResult:
     """Build the files ``nxpimage bee export -c CONFIG`` writes, with their paths."""
     _family(cfg)
+    cfg.check(NXPIMAGE_SCHEMA)
     folder = cfg.output_folder()
     images: list[tuple[bytes, int]] = []
     if "data_blobs" in cfg:

@@ -128,6 +128,23 @@ REGRESSIONS = [
         label="mx93",
     ),
     Case("otfad", _otfad("mimx95294"), APP, label="mx952"),
+    # Data (or a key blob) below the table address: nxpimage refuses the negative offset.
+    Case(
+        "otfad",
+        _otfad(data_blobs=[{"data": "app.bin", "address": 0x2FFFF000}]),
+        APP,
+        label="below-table",
+    ),
+    # A data alignment of 0 is refused when there is data to align.
+    Case("otfad", _otfad(), APP, args=("-a", "0"), label="alignment-0"),
+    Case(
+        "otfad",
+        {k: v for k, v in _otfad().items() if k != "data_blobs"},
+        args=("-a", "0"),
+        label="alignment-0-no-data",
+    ),
+    # An empty data_blobs list crashes nxpimage: a plain refusal here.
+    Case("otfad", _otfad(data_blobs=[]), label="no-data-blobs"),
     # An empty key makes nxpimage draw a random one nobody can reproduce: refused.
     Case("bee", _bee(engine_key=""), APP, label="empty-key", ours_refuses="is empty"),
 ]

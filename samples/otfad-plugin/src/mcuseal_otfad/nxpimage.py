@@ -131,7 +131,10 @@ SCHEMA: Final[Schema] = {
     "generate_readme": _FLAG,
     "kek": Field("key", required=True),
     "otfad_table_address": _NUMBER,
-    "data_blobs": Field("list", items={"data": Field("file", required=True), "address": _NUMBER}),
+    # An empty list crashes nxpimage; refuse it plainly.
+    "data_blobs": Field(
+        "list", min_items=1, items={"data": Field("file", required=True), "address": _NUMBER}
+    ),
     "key_blobs": Field(
         "list",
         required=True,
@@ -350,10 +353,15 @@ def export(
     data_region: _Region | None = None
     if "data_blobs" in cfg:
         items = cfg.sections("data_blobs")
-        addrs = []
-        for item in items:
-            addrs.append(item.get_int("address", 0))
+        addrs = [item.get_int("address", 0) for item in items]
         start = min(min(addrs), start)
+        if start < table_addr:
+            raise InputError(
+                f"{cfg.path.name}: data or key blob at {start:#x} lies below "
+                f"otfad_table_address {table_addr:#x}; the image starts at the table"
+            )
+        if data_alignment <= 0:
+            raise UsageError(f"data alignment must be positive, not {data_alignment}")
         name = _output_name(
             cfg, "encrypted_name", "encrypted_blobs", cfg.config_dir / cfg.get_str("output_folder")
         )

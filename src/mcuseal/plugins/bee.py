@@ -606,15 +606,11 @@ NXPIMAGE_SCHEMA: Final[Schema] = {
 }
 
 
-def _fac_from(item: object, where: str) -> FacRegion:
-    if not isinstance(item, Mapping):
-        raise InputError(f"{where} must be a mapping")
-    try:
-        start = to_int(item["start_address"], f"{where}.start_address")
-        length = to_int(item["length"], f"{where}.length")
-        level = to_int(item["protected_level"], f"{where}.protected_level")
-    except KeyError as err:
-        raise InputError(f"{where}: required key {err.args[0]!r} is missing") from None
+def _fac_from(item: Mapping[str, object], where: str) -> FacRegion:
+    # The schema check has made sure the three keys are there and typed.
+    start = to_int(item["start_address"], f"{where}.start_address")
+    length = to_int(item["length"], f"{where}.length")
+    level = to_int(item["protected_level"], f"{where}.protected_level")
     # nxpimage's own check: refused only when both are off the 1 KiB grid.
     if start % CHUNK_SIZE and length % CHUNK_SIZE:
         raise InputError(f"{where}: start and length must be aligned to 1 KiB")
@@ -655,10 +651,7 @@ def _load_engine(
                 )
         kib = Kib(values["engine_key"], values["engine_iv"])
         facs: list[FacRegion] = []
-        regions = bee.get("protected_region", []) or []
-        if not isinstance(regions, list):
-            raise InputError(f"{section.path.name}: protected_region must be a list")
-        for i, item in enumerate(regions):
+        for i, item in enumerate(bee.get("protected_region", [])):
             fac = _fac_from(item, f"{section.path.name}: bee_engine[{idx}].protected_region[{i}]")
             taken = [f for h in headers if h for f in h.prdb.used] + facs
             for f in taken:

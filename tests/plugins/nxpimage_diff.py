@@ -129,7 +129,9 @@ def run_nxpimage(case: Case, root: Path, monkeypatch: pytest.MonkeyPatch, seed: 
 
     before = tree(root)
     with _cwd(monkeypatch, root), monkeypatch.context() as m:
-        m.setattr("spsdk.image.bee.random_bytes", pinned_stream(seed))
+        stream = pinned_stream(seed)
+        m.setattr("spsdk.image.bee.random_bytes", stream)
+        m.setattr("spsdk.utils.misc.random_bytes", stream)  # padding of unaligned data
         # Debug records from the per-KiB encryption loop cost more than the encryption.
         m.setattr(logging.getLogger("spsdk"), "level", logging.WARNING)
         result = CliRunner().invoke(
@@ -262,9 +264,9 @@ def bee_case(rng: random.Random, index: int) -> Case:
         case.config_name = "cfg/bee.yaml"
     cfg["output_folder"] = folder
     if rng.random() < 0.4:
-        cfg["output_name"] = rng.choice(["image_enc", "enc.bin", "sub/enc", "x.out"])
+        cfg["output_name"] = rng.choice(["image_enc", "enc.bin", "sub/enc", "x.out", ""])
     if rng.random() < 0.3:
-        cfg["header_name"] = rng.choice(["hdr", "hdr_", "sub/hdr", "h.bin"])
+        cfg["header_name"] = rng.choice(["hdr", "hdr_", "sub/hdr", "h.bin", ""])
     selection = rng.choice(["engine0", "engine1", "both"])
     base = 0x6000_0000 + rng.randrange(0x100) * 0x1000
     engines = []
@@ -307,6 +309,8 @@ def bee_case(rng: random.Random, index: int) -> Case:
         at = base + rng.choice([0, 0x400, 0x800])
         for b in range(rng.randint(1, 3)):
             size = 16 * rng.randint(1, 0x300)
+            if rng.random() < 0.1:
+                size = rng.choice([0, size + rng.randint(1, 15)])  # empty, or padded by nxpimage
             name = rng.choice(["", "in/", "data/"]) + f"blob{b}.bin"
             case.files[name] = data_bytes(rng, size)
             ref = ("../" + name) if case.config_name.startswith("cfg/") else name
@@ -314,6 +318,7 @@ def bee_case(rng: random.Random, index: int) -> Case:
             at += size + rng.choice([0, 0x10, 0x400])
         cfg["data_blobs"] = blobs
     case.config = cfg
+    case.json = rng.random() < 0.1
     return case
 
 
@@ -403,6 +408,7 @@ def otfad_case(rng: random.Random, index: int) -> Case:
         data = []
         for b, (start, size) in enumerate(rng.sample(regions, rng.randint(1, len(regions)))):
             length = 16 * rng.randint(1, size // 16 + rng.choice([0, 0, 0, 64]))
+            length += rng.choice([0] * 8 + [1, 7])  # nxpimage pads to 16 with zeros
             name = rng.choice(["", "in/"]) + f"data{b}.bin"
             case.files[name] = b"\x00" + data_bytes(rng, length - 1)
             at = start + rng.choice([0, 0, 0, 0x10, 0x400, -0x2000, 0x8])

@@ -145,6 +145,12 @@ REGRESSIONS = [
     ),
     # An empty data_blobs list crashes nxpimage: a plain refusal here.
     Case("otfad", _otfad(data_blobs=[]), label="no-data-blobs"),
+    # nxpimage bee cannot skip an output: an empty name fails its write.
+    Case("bee", {**_bee(), "output_name": ""}, APP, label="bee-empty-output-name"),
+    Case("bee", {**_bee(), "header_name": ""}, APP, label="bee-empty-header-name"),
+    # Data not a multiple of 16: BEE pads with random bytes (pinned here), OTFAD with zeros.
+    Case("bee", _bee(), {"app.bin": bytes(range(256)) * 3 + b"abc"}, label="bee-unaligned"),
+    Case("otfad", _otfad(), {"app.bin": bytes(range(256)) * 3 + b"abc"}, label="otfad-unaligned"),
     # An empty key makes nxpimage draw a random one nobody can reproduce: refused.
     Case("bee", _bee(engine_key=""), APP, label="empty-key", ours_refuses="is empty"),
 ]

@@ -794,22 +794,23 @@ def export_nxpimage(cfg: NxpimageConfig) -> XipResult:
             combined[addr - low : addr - low + len(data)] = data
         encrypted = encrypt_image([h for h in headers if h], bytes(combined), low)
 
-    files: list[OutputFile] = []
-    out = cfg.output_path("output_name", "encrypted", folder)
-    if out is not None:
-        files.append(OutputFile(str(out), encrypted, "encrypted image"))
-    for idx, header in enumerate(headers):
-        if header is None:
-            continue
-        path = cfg.output_path("header_name", "bee_ehdr", folder, extension=f"{idx}.bin")
-        if path is not None:
-            files.append(
-                OutputFile(
-                    str(path),
-                    rom_header(header.device_key, header.kib, header.prdb),
-                    f"BEE region {idx} header (flash offset {0x400 * (idx + 1):#x})",
-                )
-            )
+    def output(key: str, default: str, extension: str = ".bin") -> str:
+        path = cfg.output_path(key, default, folder, extension=extension)
+        if path is None:
+            # nxpimage bee has no "skip this file" (OTFAD has): it fails writing to "".
+            raise InputError(f"{cfg.path.name}: {key} is empty; give a file name or leave it out")
+        return str(path)
+
+    files = [OutputFile(output("output_name", "encrypted"), encrypted, "encrypted image")]
+    files += [
+        OutputFile(
+            output("header_name", "bee_ehdr", f"{idx}.bin"),
+            rom_header(header.device_key, header.kib, header.prdb),
+            f"BEE region {idx} header (flash offset {0x400 * (idx + 1):#x})",
+        )
+        for idx, header in enumerate(headers)
+        if header is not None
+    ]
     files += generated
     facts = tuple(
         (f"engine {i} region", "{:#010x}..{:#010x}".format(*h.region()))

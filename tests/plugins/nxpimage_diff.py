@@ -201,7 +201,8 @@ def check_case(
 
 def key_value(rng: random.Random, case: Case, key: bytes, stem: str) -> Any:
     """*key* in one of the forms nxpimage's ``file-or-hex-value`` takes (and some it does not)."""
-    form = rng.choice(["0x", "bare", "upper", "bin-file", "hex-file", "int"])
+    forms = ["0x", "bare", "upper", "bin-file", "hex-file", "int"]
+    form = rng.choices(forms, weights=[30, 20, 10, 20, 20, 4])[0]
     if form == "0x":
         return "0x" + key.hex()
     if form == "bare":
@@ -216,6 +217,11 @@ def key_value(rng: random.Random, case: Case, key: bytes, stem: str) -> Any:
     else:
         case.files[name] = (rng.choice(["", "0x"]) + key.hex() + rng.choice(["", "\n"])).encode()
     return name
+
+
+def odd(rng: random.Random) -> bool:
+    """True now and then: a value nxpimage may refuse, among mostly valid ones."""
+    return rng.random() < 0.08
 
 
 def number(rng: random.Random, value: int) -> Any:
@@ -247,8 +253,8 @@ def _regions(rng: random.Random, base: int, count: int) -> list[tuple[int, int, 
     addr = base
     for _ in range(count):
         # Off-grid starts or lengths now and then: nxpimage refuses only both off the grid.
-        addr += rng.choice([0, 0x400, 0x1000, 0x400, 0x10, 0x200])
-        length = rng.choice([0x400, 0x800, 0x1000, 0x2000, 0x1000, 0x210])
+        addr += rng.choice([0, 0x400, 0x1000]) + (rng.choice([0x10, 0x200]) if odd(rng) else 0)
+        length = rng.choice([0x400, 0x800, 0x1000, 0x2000]) + (0x10 if odd(rng) else 0)
         out.append((addr, length, rng.randrange(4)))
         addr += length
     return out
@@ -264,9 +270,11 @@ def bee_case(rng: random.Random, index: int) -> Case:
         case.config_name = "cfg/bee.yaml"
     cfg["output_folder"] = folder
     if rng.random() < 0.4:
-        cfg["output_name"] = rng.choice(["image_enc", "enc.bin", "sub/enc", "x.out", ""])
+        cfg["output_name"] = rng.choice(["image_enc", "enc.bin", "sub/enc", "x.out"])
     if rng.random() < 0.3:
-        cfg["header_name"] = rng.choice(["hdr", "hdr_", "sub/hdr", "h.bin", ""])
+        cfg["header_name"] = rng.choice(["hdr", "hdr_", "sub/hdr", "h.bin"])
+    if odd(rng):
+        cfg[rng.choice(["output_name", "header_name"])] = ""
     selection = rng.choice(["engine0", "engine1", "both"])
     base = 0x6000_0000 + rng.randrange(0x100) * 0x1000
     engines = []
@@ -375,10 +383,10 @@ def otfad_case(rng: random.Random, index: int) -> Case:
     cursor = table + 0x1000
     regions = []
     for _ in range(rng.randint(1, 4)):
-        start = cursor + rng.choice([0, 0x400, 0x1000, 0x1000, 0x10, -0x400])
-        size = rng.choice([0x400, 0x1000, 0x4000, 0x4000, 0x800, 0x110])
-        end = start + size - rng.choice([1, 1, 1, 0, 0x10])
-        cursor = start + size
+        start = cursor + rng.choice([0, 0x400, 0x1000, -0x400]) + (0x10 if odd(rng) else 0)
+        size = rng.choice([0x400, 0x1000, 0x4000, 0x800]) + (0x10 if odd(rng) else 0)
+        end = start + size - (rng.choice([0, 0x10]) if odd(rng) else 1)
+        cursor = start + size + -(start + size) % 0x400
         regions.append((start, size))
         blob: dict[str, Any] = {
             "aes_key": rng.choice(
@@ -411,7 +419,7 @@ def otfad_case(rng: random.Random, index: int) -> Case:
             length += rng.choice([0] * 8 + [1, 7])  # nxpimage pads to 16 with zeros
             name = rng.choice(["", "in/"]) + f"data{b}.bin"
             case.files[name] = b"\x00" + data_bytes(rng, length - 1)
-            at = start + rng.choice([0, 0, 0, 0x10, 0x400, -0x2000, 0x8])
+            at = start + (rng.choice([0x10, 0x400, -0x2000, 0x8]) if odd(rng) else 0)
             data.append({"data": name, "address": number(rng, at)})
         cfg["data_blobs"] = data
     if rng.random() < 0.25:

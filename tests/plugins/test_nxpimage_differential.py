@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.plugins.nxpimage_diff import Case, Raw, cases, check_case
+from tests.plugins.spsdk_oracle import run_both
 
 pytest.importorskip("spsdk.apps.nxpimage", reason="SPSDK (the oracle) is not installed")
 
@@ -165,3 +166,21 @@ def test_regressions_match_nxpimage(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _check(case, 7, tmp_path, monkeypatch, capsys)
+
+
+SUBPROCESS = [
+    Case("bee", _bee(), APP, label="bee"),
+    Case("otfad", _otfad("mx95"), APP, label="otfad-mx95"),
+]
+
+
+@pytest.mark.parametrize("case", SUBPROCESS, ids=[c.label for c in SUBPROCESS])
+def test_the_nxpimage_command_agrees_with_the_in_process_oracle(case: Case, tmp_path: Path) -> None:
+    """The in-process runs stand for the real command: check a few through the executable."""
+    if case.engine == "otfad":
+        pytest.importorskip("mcuseal_otfad", reason="the OTFAD sample plugin is not installed")
+    case.write(tmp_path / "src")
+    ours, theirs = run_both(case.engine, tmp_path / "src", case.config_name, tmp_path)
+    assert sorted(ours) == sorted(theirs) and theirs
+    for name, data in theirs.items():
+        assert ours[name] == data, name

@@ -153,6 +153,16 @@ REGRESSIONS = [
     # Data not a multiple of 16: BEE pads with random bytes (pinned here), OTFAD with zeros.
     Case("bee", _bee(), {"app.bin": bytes(range(256)) * 3 + b"abc"}, label="bee-unaligned"),
     Case("otfad", _otfad(), {"app.bin": bytes(range(256)) * 3 + b"abc"}, label="otfad-unaligned"),
+    # ASCII data starting like a record but not one is a raw binary to nxpimage too;
+    # a well-formed S-record is parsed by nxpimage and refused here (raw binaries only).
+    Case("otfad", _otfad(), {"app.bin": b"Some text, not a record\n" * 40}, label="text-data"),
+    Case(
+        "otfad",
+        _otfad(),
+        {"app.bin": b"S1130000285F245F2212226A000424290008237C2A\n"},
+        label="srec-data",
+        ours_refuses="looks like an S-record",
+    ),
     # An empty key makes nxpimage draw a random one nobody can reproduce: refused.
     Case("bee", _bee(engine_key=""), APP, label="empty-key", ours_refuses="is empty"),
 ]

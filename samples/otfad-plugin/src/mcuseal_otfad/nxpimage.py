@@ -9,6 +9,7 @@ as SPSDK 3.12 does: the key-blob table at the table address, the data blobs encr
 
 from __future__ import annotations
 
+import binascii
 import itertools
 import logging
 import os
@@ -448,7 +449,9 @@ def export(
 def _refuse_non_binary(raw: bytes, name: str) -> None:
     """nxpimage parses ELF, S-record, Intel HEX and sparse files; mcuseal reads raw binaries.
 
-    Refuse anything that nxpimage would parse, rather than encrypting it as raw bytes.
+    Refuse exactly what nxpimage would parse (its detection: magic numbers, or ASCII whose
+    first line is a well-formed record), rather than encrypting it as raw bytes; anything
+    else nxpimage, too, reads as a raw binary.
     """
     head = raw[:4096]
     kind = None
@@ -457,17 +460,45 @@ def _refuse_non_binary(raw: bytes, name: str) -> None:
     elif int.from_bytes(head[:4], "little") == 0xED26FF3A:
         kind = "a sparse image"
     else:
-        try:
-            first = head.decode("ascii").split("\n")[0].strip()
-        except UnicodeDecodeError:
-            first = ""
-        if first[:1] in ("S", ":"):
-            kind = "an S-record or Intel HEX file"
+        kind = _record_file_kind(head)
     if kind:
         raise EngineUnsupported(
             f"data blob {name} looks like {kind}; mcuseal reads raw binaries only "
             "(convert it with 'objcopy -O binary')"
         )
+
+
+def _record_file_kind(head: bytes) -> str | None:
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    first = text.split("\n")[0].strip()[:1]
+    line = text.partition("\n")[0].rstrip()
+    if first == "S" and _is_record(line, "S"):
+        return "an S-record file"
+    if first == ":" and _is_record(line, ":"):
+        return "an Intel HEX file"
+    return None
+
+
+def _is_record(line: str, start: str) -> bool:
+    """A well-formed first record: size, type and checksum agree (S-record or Intel HEX)."""
+    srec = start == "S"
+    if len(line) < (6 if srec else 11) or line[0] != start:
+        return False
+    body = line[2:] if srec else line[1:]
+    try:
+        value = bytes.fromhex(body)  # like bincopy: whitespace between bytes is allowed
+        summed = sum(binascii.unhexlify(body[:-2]))  # ... but not in the checksum
+    except ValueError:
+        return False
+    if not value or value[0] != len(value) - (1 if srec else 5):
+        return False
+    if srec and line[1] not in "012356789":
+        return False
+    expected = (summed & 0xFF) ^ 0xFF if srec else -summed & 0xFF
+    return value[-1] == expected
 
 
 def _what(region: _Region, table_name: str) -> str:

@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ def _cwd(monkeypatch: pytest.MonkeyPatch, path: Path) -> Iterator[None]:
 def run_nxpimage(case: Case, root: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> Outcome:
     from click.testing import CliRunner
     from spsdk.apps import nxpimage
+    from spsdk.apps.utils import spsdk_logger
 
     before = tree(root)
     with _cwd(monkeypatch, root), monkeypatch.context() as m:
@@ -134,6 +136,11 @@ def run_nxpimage(case: Case, root: Path, monkeypatch: pytest.MonkeyPatch, seed: 
         m.setattr("spsdk.utils.misc.random_bytes", stream)  # padding of unaligned data
         # Debug records from the per-KiB encryption loop cost more than the encryption.
         m.setattr(logging.getLogger("spsdk"), "level", logging.WARNING)
+        # nxpimage installs its log handler on the stderr of import time (closed by now):
+        # give it this run's stderr, and drop the handler with this run.
+        m.setattr(logging.getLogger("spsdk"), "handlers", [])
+        install = spsdk_logger.install
+        m.setattr(spsdk_logger, "install", lambda level=None: install(level, stream=sys.stderr))
         result = CliRunner().invoke(
             nxpimage.main, [case.engine, "export", "-c", case.config_name, *case.args]
         )

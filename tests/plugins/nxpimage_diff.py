@@ -370,6 +370,11 @@ def families(engine: str) -> list[str]:
 
 def otfad_case(rng: random.Random, index: int) -> Case:
     case = Case("otfad", {}, label=f"otfad #{index}")
+    # A configuration in a sub-folder: inputs found beside it ("../x") or in the cwd ("x").
+    up = ""
+    if rng.random() < 0.2:
+        case.config_name = "cfg/otfad.yaml"
+        up = rng.choice(["", "../"])
     family = rng.choice(families("otfad"))
     cfg: dict[str, Any] = {"family": family}
     if rng.random() < 0.15:
@@ -427,7 +432,7 @@ def otfad_case(rng: random.Random, index: int) -> Case:
             name = rng.choice(["", "in/"]) + f"data{b}.bin"
             case.files[name] = b"\x00" + data_bytes(rng, length - 1)
             at = start + (rng.choice([0x10, 0x400, -0x2000, 0x8]) if odd(rng) else 0)
-            data.append({"data": name, "address": number(rng, at)})
+            data.append({"data": up + name, "address": number(rng, at)})
         cfg["data_blobs"] = data
     if rng.random() < 0.25:
         case.args += ("-a", rng.choice(["0x400", "256", "1024", "16", "1", "0", "3"]))

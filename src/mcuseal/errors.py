@@ -56,6 +56,12 @@ class DevKeyError(KeyError_):
     """A published development key (MCUboot's samples, ours) used without ``--allow-dev-keys``."""
 
 
+class TokenIOError(KeyError_):
+    """The token holding a key (HSM, smart card, SoftHSM) failed or went away mid-operation."""
+
+    exit_code = EXIT_DEVICE
+
+
 class VerificationError(McusealError):
     """An image the bootloader would reject."""
 
@@ -139,6 +145,7 @@ __all__ = [
     "McusealError",
     "NotSupportedError",
     "PreflightError",
+    "TokenIOError",
     "UnwrapError",
     "UsageError",
     "VerificationError",

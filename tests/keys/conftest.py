@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The SoftHSM2 token fixtures (session-wide, one per xdist worker).
+from tests.keys.softhsm import pin_env, softhsm  # noqa: F401
+
 SAMPLE_DIR = Path(__file__).parent / "data" / "mcuboot-sample-keys"
 
 

@@ -226,7 +226,7 @@ def test_generated_engine_keys_are_written_like_nxpimage(tmp_path: Path) -> None
     [
         (("mimxrt1060", "mimxrt1170"), "family 'mimxrt1170' has no BEE"),
         (("in/app.bin", "in/missing.bin"), "neither next to the configuration"),
-        ((USER_KEY, "zz"), "neither hex nor an existing file name"),
+        ((USER_KEY, "zz"), "must be hex or the name of an existing file"),
         (("0x800", "0x4000"), "overlaps"),
     ],
 )

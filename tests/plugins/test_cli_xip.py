@@ -83,3 +83,32 @@ def test_bad_input_is_one_line_and_leaves_no_file(
     dump.write_bytes(bytes(10))
     assert main(["xip", "bee", "inspect", str(dump)]) == 2
     assert "too short" in capsys.readouterr().err
+
+
+def test_a_failed_write_leaves_none_of_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "app.bin"
+    image.write_bytes(bytes(0x400))
+    out = tmp_path / "out"
+    # The last file cannot be written: the first ones must not be left behind either.
+    (out / "slot0_encrypted.bin").mkdir(parents=True)
+    args = ["xip", "bee", "build", *LAYOUT, "--image", str(image), "-o", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "it is a folder" in err and err.count("\n") == 1
+    assert sorted(p.name for p in out.iterdir()) == ["slot0_encrypted.bin"]
+    # An output folder that cannot be made: one line, nothing written.
+    (tmp_path / "plain").write_bytes(b"")
+    args = [
+        "xip",
+        "bee",
+        "build",
+        *LAYOUT,
+        "--image",
+        str(image),
+        "-o",
+        str(tmp_path / "plain" / "x"),
+    ]
+    assert main(args) == 2
+    assert "cannot create output folder" in capsys.readouterr().err

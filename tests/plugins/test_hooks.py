@@ -62,3 +62,16 @@ def test_every_hook_is_documented_with_its_signature(hook: str) -> None:
 def test_every_hook_docstring_states_when_params_and_result(hook: str) -> None:
     doc = inspect.getdoc(getattr(spec, hook)) or ""
     assert "Called" in doc and ":param" in doc and ":return:" in doc
+
+
+def test_hook_mcuseal_register_key_providers(fake_dists: list[FakeDist]) -> None:
+    # The provider-side behaviour (skips, schemes, CLI use) is in tests/keys/test_providers.py.
+    from mcuseal.keys.providers import build_registry
+    from tests.keys.test_providers import FakeKms, _dist, _plugin
+
+    fake_dists.append(_dist("vendor-kms", _plugin(FakeKms)))
+    registry = build_registry()
+    assert isinstance(registry.for_ref("fakekms:key/1"), FakeKms)
+    assert registry.providers["fakekms"].plugin == "vendor-kms"
+    assert registry.providers["fakekms"].distribution == "vendor-kms"
+    assert set(registry) == {"fakekms", "file", "pkcs11"}

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from mcuseal.cli import main
 from mcuseal.errors import DumpFormatError, UsageError
 from mcuseal.plugins import SlotLayout, XipMode, XipRequest
+from mcuseal.plugins.boards import boards
 from mcuseal.plugins.iped import (
     IPCB_HEAD,
     IPCB_REGION,
@@ -151,3 +152,79 @@ def test_hashed_trailers_are_refused_with_the_reason() -> None:
         IpedEngine().build(XipRequest(RW612, trailer_version="sha256"))
     with pytest.raises(UsageError, match="unknown metadata trailer version 'v9'"):
         IpedEngine().build(XipRequest(RW612, trailer_version="v9"))
+
+
+def _random_layouts(seed: int, count: int) -> list[list[str]]:
+    """Seeded slot layouts on RW61x FlexSPI: sector 4 KiB, page 256 or 512, slots 64 KiB-4 MiB."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        sector = 0x1000
+        slot_size = rng.randrange(0x10, 0x400) * sector
+        slot0 = 0x0800_0000 + rng.randrange(0x10, 0x80) * sector
+        slot1 = slot0 + slot_size
+        meta0 = slot1 + slot_size
+        args = ["--flash-base", "0x08000000", "--slot0", hex(slot0), "--slot1", hex(slot1)]
+        args += ["--slot-size", hex(slot_size), "--sector-size", hex(sector)]
+        args += ["--page-size", hex(rng.choice([0x100, 0x200])), "--meta0", hex(meta0)]
+        args += ["--meta1", hex(meta0 + sector)]
+        out.append(args)
+    return out
+
+
+IPED_BOARDS = [b for b in boards().values() if b.engine == "iped"]
+SB3_CASES = [
+    *[(["--board", b.name], m.value, b.name) for b in IPED_BOARDS for m in sorted(b.modes)],
+    *[
+        (a, m, f"random{i}-{m}")
+        for i, a in enumerate(_random_layouts(5, 3))
+        for m in ("overwrite-only", "flash-remap")
+    ],
+]
+
+
+@pytest.mark.parametrize(
+    ("layout", "mode"), [c[:2] for c in SB3_CASES], ids=[c[2] for c in SB3_CASES]
+)
+def test_sb31_export_accepts_every_preset_and_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: list[str], mode: str
+) -> None:
+    """nxpimage (in-process, as the command line runs it) exports the provisioning list."""
+    click_testing = pytest.importorskip("click.testing")
+    nxpimage = pytest.importorskip("spsdk.apps.nxpimage")
+    out = tmp_path / "out"
+    out.mkdir()
+    _throwaway_keys(out)
+    image = tmp_path / "app.signed.bin"
+    image.write_bytes(sample_image(0x2000))
+    args = ["xip", "iped", "build", *layout, "--mode", mode, "--image", str(image)]
+    args += ["-o", str(out), "--sb3-signer", "type=file;file_path=root_k.pem"]
+    if mode == "flash-remap":
+        trailer = tmp_path / "trailer.bin"
+        trailer.write_bytes(b"\xff" * 0xF0 + bytes(16))
+        args += ["--iped-slot-trailer", str(trailer)]
+    assert main(args) == 0
+    monkeypatch.chdir(out)
+    result = click_testing.CliRunner().invoke(
+        nxpimage.main, ["sb31", "export", "-c", "iped_provisioning.yaml"]
+    )
+    assert result.exit_code == 0, f"{result.output}{result.exception!r}"
+    assert (out / "iped_initial_image.sb3").read_bytes()[:4] == b"sbv3"
+    # The configured region is the SDK's (iped_ota_get_region_max_size, then the end
+    # rounded up to 4 pages): whole 5-page chunks of the slot-to-slot distance minus a
+    # sector, 4/5 of it logical.  Computed here independently of mcuseal.iped.
+    opts = dict(zip(layout[::2], layout[1::2], strict=True))
+    if "--board" in opts:
+        lay = boards()[opts["--board"]].layout
+        slot0, slot1, sector, page = lay.slot0_addr, lay.slot1_addr, lay.sector_size, lay.page_size
+    else:
+        slot0, slot1 = int(opts["--slot0"], 16), int(opts["--slot1"], 16)
+        sector, page = int(opts["--sector-size"], 16), int(opts["--page-size"], 16)
+    chunk = 5 * page
+    logical = (slot1 - slot0 - sector) // chunk * chunk * 4 // 5
+    logical += -logical % (4 * page)
+    text = (out / "iped_provisioning.yaml").read_text()
+    expected = f"0xa0000101,0x00000000,{slot0:#010x},{slot0 + logical:#010x}"
+    assert expected in text, text

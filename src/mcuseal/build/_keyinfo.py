@@ -47,7 +47,20 @@ class KeyInfo:
 
 
 def load_key_info(path: Path) -> KeyInfo:
-    """Read *path* (PEM/DER private or public key, or a raw/base64 AES-KW KEK)."""
+    """Read *path* (PEM/DER private or public key, or a raw/base64 AES-KW KEK).
+
+    *path* may also be a key URI (``pkcs11:...``): its public key is read from the token.
+    """
+    from mcuseal.keys.providers import current_options, uri_provider
+
+    provider = uri_provider(path)
+    if provider is not None:
+        key: Any = provider.load_encryption_key(str(path), current_options())
+        return (
+            KeyInfo(kind=f"aes-kw-{len(key) * 8}", public=key)
+            if isinstance(key, bytes)
+            else _info(key)
+        )
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -63,6 +76,10 @@ def load_key_info(path: Path) -> KeyInfo:
                 "16/32-byte AES key-wrap KEK)"
             )
         return KeyInfo(kind=f"aes-kw-{len(kek) * 8}", public=kek)
+    return _info(key)
+
+
+def _info(key: Any) -> KeyInfo:
     public = key.public_key() if hasattr(key, "public_key") else key
     der = public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

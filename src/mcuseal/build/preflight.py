@@ -225,6 +225,13 @@ def _mode_checks(plan: SealPlan, add: Any) -> None:
         )
 
 
+def _key_exists(path: Path) -> bool:
+    """A key file that exists, or a key URI (``pkcs11:...``) a provider serves."""
+    from mcuseal.keys.providers import uri_provider
+
+    return path.is_file() or uri_provider(path) is not None
+
+
 def _load(path: Path, load_key: Any) -> KeyInfo | None:
     try:
         info: KeyInfo = load_key(path)
@@ -247,7 +254,7 @@ def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> None:
             )
         )
         return
-    if not enc.path.is_file():
+    if not _key_exists(enc.path):
         add(
             Finding(
                 "encryption-key-missing",
@@ -286,7 +293,7 @@ def _key_checks(plan: SealPlan, add: Any, load_key: Any) -> None:
             )
         )
     sig_kind: KeyInfo | None = None
-    if plan.signature_key is not None and plan.signature_key.path.is_file():
+    if plan.signature_key is not None and _key_exists(plan.signature_key.path):
         sig_kind = _load(plan.signature_key.path, load_key)
         if sig_kind is not None and _pair_ok(sig_kind, ours) is False:
             add(

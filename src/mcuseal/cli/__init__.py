@@ -46,6 +46,7 @@ _register("keygen", "mcuseal.cli.keys", "generate a signing/encryption key or an
 _register("getpub", "mcuseal.cli.keys", "print a public key (pem, raw, lang-c, lang-rust)")
 _register("getpubhash", "mcuseal.cli.keys", "print the SHA-256 of a public key (KEYHASH)")
 _register("getpriv", "mcuseal.cli.keys", "print a device decryption key as MCUboot's C array")
+_register("key", "mcuseal.cli.key", "key audits: 'key fingerprint KEY' prints MCUboot's KEYHASH")
 _register("check", "mcuseal.cli.check", "check a Zephyr/NCS build directory for encrypted signing")
 _register("seal", "mcuseal.cli.seal", "sign + encrypt a Zephyr/NCS build directory (west seal)")
 _register("xip", "mcuseal.cli.xip", "NXP encrypted XIP: engines, plans, metadata, nxpimage")

@@ -9,6 +9,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mcuseal.cli._keyargs import add_key_options
+
 if TYPE_CHECKING:
     from mcuseal.build import PreflightReport, SealPlan
 
@@ -42,7 +44,11 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         "configured with)",
     )
     parser.add_argument(
-        "-k", "--key", type=Path, default=None, help="signing key (default: the build's)"
+        "-k",
+        "--key",
+        type=Path,
+        default=None,
+        help="signing key file or pkcs11: URI (default: the build's)",
     )
     parser.add_argument(
         "--topdir",
@@ -56,6 +62,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         help="EXPERIMENTAL: also encrypt the nRF5340 network-core image (needs simultaneous "
         "multi-image update)",
     )
+    add_key_options(parser)  # -k/-E may name keys in a PKCS#11 token
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +88,14 @@ def plan_from_args(args: argparse.Namespace) -> SealPlan:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mcuseal.cli._keyargs import key_options
+    from mcuseal.keys.providers import using_options
+
+    with using_options(key_options(args)):  # --pkcs11-module etc. for keys read deep down
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from mcuseal.build import run_preflight
     from mcuseal.cli import _output
 

@@ -15,7 +15,8 @@ import re
 import sys
 
 from mcuseal.cli._common import add_json, write_output
-from mcuseal.errors import UsageError
+from mcuseal.cli._keyargs import add_key_options
+from mcuseal.errors import KeyError_, UsageError
 
 _log = logging.getLogger(__name__)
 
@@ -122,10 +123,12 @@ def configure_getpub(parser: argparse.ArgumentParser) -> None:
         "Print the public key of a key file as MCUboot embeds it: DER SubjectPublicKeyInfo "
         "(PKCS#1 for RSA) as raw bytes, a C or Rust array, or PEM."
     )
-    _add_key(parser, "private or public PEM/DER key")
+    _add_key(parser, "private or public PEM/DER key, or a pkcs11: URI")
+    add_key_options(parser)
     parser.add_argument(
         "-e", "--encoding", choices=("lang-c", "lang-rust", "pem", "raw"), metavar="encoding",
-        help="valid encodings: lang-c, lang-rust, pem, raw (default lang-c)",
+        help="valid encodings: lang-c, lang-rust, pem, raw (default lang-c; pem for a "
+        "pkcs11: URI)",
     )  # fmt: skip
     parser.add_argument(
         "-l", "--lang", choices=("c", "rust"), metavar="lang",
@@ -139,20 +142,28 @@ def configure_getpub(parser: argparse.ArgumentParser) -> None:
 
 
 def run_getpub(args: argparse.Namespace) -> int:
-    from mcuseal.keys import formats, load_key
+    from mcuseal.cli import _keyargs
+    from mcuseal.keys import formats
+    from mcuseal.keys.pkcs11 import is_pkcs11_uri
 
     if args.encoding and args.lang:
         raise UsageError("use only one of -e/--encoding or -l/--lang")
-    encoding = args.encoding or f"lang-{args.lang or 'c'}"
-    key = load_key(args.key, prompt=True)
-    _note_dev_key(key, args.key)
+    if args.encoding or args.lang or not is_pkcs11_uri(args.key):
+        encoding = args.encoding or f"lang-{args.lang or 'c'}"
+    else:
+        # imgtool has no token keys to be compatible with; the PEM is what a bootloader
+        # build (CONFIG_BOOT_SIGNATURE_KEY_FILE) and 'verify -k' take.
+        encoding = "pem"
+    key = _keyargs.load_public_key(args.key, args)
+    _note_dev_key(key, _keyargs.describe(args.key))
     write_output(formats.getpub(key, encoding, args.name_suffix), args.output)
     return 0
 
 
 def configure_getpubhash(parser: argparse.ArgumentParser) -> None:
     parser.description = "Print the SHA-256 of the public key (the image's KEYHASH TLV)."
-    _add_key(parser, "private or public PEM/DER key")
+    _add_key(parser, "private or public PEM/DER key, or a pkcs11: URI")
+    add_key_options(parser)
     parser.add_argument(
         "-e", "--encoding", choices=("lang-c", "raw"), default="lang-c", metavar="encoding",
         help="valid encodings: lang-c, raw (default lang-c)",
@@ -165,10 +176,11 @@ def configure_getpubhash(parser: argparse.ArgumentParser) -> None:
 
 
 def run_getpubhash(args: argparse.Namespace) -> int:
-    from mcuseal.keys import formats, load_key
+    from mcuseal.cli import _keyargs
+    from mcuseal.keys import formats
 
-    key = load_key(args.key, prompt=True)
-    _note_dev_key(key, args.key)
+    key = _keyargs.load_public_key(args.key, args)
+    _note_dev_key(key, _keyargs.describe(args.key))
     write_output(formats.getpubhash(key, args.encoding, args.name_suffix), args.output)
     return 0
 
@@ -198,7 +210,13 @@ def configure_getpriv(parser: argparse.ArgumentParser) -> None:
 
 def run_getpriv(args: argparse.Namespace) -> int:
     from mcuseal.keys import formats, load_key
+    from mcuseal.keys.pkcs11 import is_pkcs11_uri
 
+    if is_pkcs11_uri(args.key):
+        raise KeyError_(
+            "getpriv needs a key file: a key inside a PKCS#11 token cannot be exported, which "
+            "is why it is there; use getpub for its public half"
+        )
     key = load_key(args.key, prompt=True)
     _note_dev_key(key, args.key)
     write_output(formats.getpriv(key, args.format, minimal=args.minimal), args.output, mode=0o600)

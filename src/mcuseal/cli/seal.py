@@ -40,6 +40,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mcuseal.cli._keyargs import key_options
+    from mcuseal.keys.providers import using_options
+
+    with using_options(key_options(args)):  # --pkcs11-module etc. for keys read deep down
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from mcuseal.build.seal import SealOptions, seal
     from mcuseal.cli import _output
     from mcuseal.errors import UsageError

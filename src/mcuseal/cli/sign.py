@@ -16,7 +16,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mcuseal.cli import _keyargs
 from mcuseal.cli._common import add_json, based_int
+from mcuseal.cli._keyargs import add_key_options
 from mcuseal.errors import InputError, KeyError_, NotSupportedError, UsageError
 
 if TYPE_CHECKING:
@@ -52,7 +54,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("infile", metavar="INFILE", help="application binary (.bin or .hex)")
     add("outfile", metavar="OUTFILE", help="image to write (.bin or .hex)")
-    add("-k", "--key", metavar="filename", help="signing key (private PEM/DER)")
+    add(
+        "-k",
+        "--key",
+        metavar="filename",
+        help="signing key: private PEM/DER, or a pkcs11: URI of a key in an HSM",
+    )
     add(
         "--public-key-format",
         choices=("hash", "full"),
@@ -235,6 +242,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="accept -E without -k: an unsigned encrypted image can be forged by anyone "
         "holding the encryption public key",
     )
+    add_key_options(parser)
     add_json(parser)  # fmt: skip
 
 
@@ -360,23 +368,34 @@ def _check_dev(keys: _Keys, key: object, role: str, path: str, allow: bool) -> N
 
 def load_keys(args: argparse.Namespace, options: SignOptions) -> _Keys:
     """Load and vet every key the arguments name; raise before any output exists."""
-    from mcuseal.image.crypto import EncScheme, key_kind, public_key_bytes
-    from mcuseal.keys import load_key, load_key_or_kek, load_private_key, signer_for, wrapper_for
-
     keys = _Keys()
+    try:
+        _load_keys(args, options, keys)
+    except BaseException:
+        _keyargs.close(keys.signer)
+        raise
+    return keys
+
+
+def _load_keys(args: argparse.Namespace, options: SignOptions, keys: _Keys) -> None:
+    from mcuseal.image.crypto import EncScheme, key_kind, public_key_bytes
+    from mcuseal.keys import wrapper_for
+
     if args.key and args.fix_sig:
         raise UsageError("give either -k or --fix-sig, not both")
     if args.fix_sig and not args.fix_sig_pubkey:
         raise UsageError("public key of the fixed signature is not specified: add --fix-sig-pubkey")
     if args.key:
+        shown = _keyargs.describe(args.key)
         if args.vector_to_sign:
-            key = load_key(args.key, prompt=True)
-            _check_dev(keys, key, "signing key", args.key, args.allow_dev_keys)
+            key = _keyargs.load_public_key(args.key, args)
+            _check_dev(keys, key, "signing key", shown, args.allow_dev_keys)
             keys.vector_key = (public_key_bytes(key), key_kind(key))
         else:
-            private = load_private_key(args.key, prompt=True)
-            _check_dev(keys, private, "signing key", args.key, args.allow_dev_keys)
-            keys.signer = signer_for(private, path=args.key)
+            keys.signer = _keyargs.open_signer(args.key, args)
+            _check_dev(
+                keys, keys.signer.public_key_bytes(), "signing key", shown, args.allow_dev_keys
+            )
     if args.fix_sig:
         try:
             text = b"".join(Path(args.fix_sig).read_bytes().split())
@@ -389,13 +408,15 @@ def load_keys(args: argparse.Namespace, options: SignOptions) -> _Keys:
             raise InputError(
                 f"--fix-sig {args.fix_sig} is not a base64 signature (as --sig-out writes it)"
             )
-        pub = load_key(args.fix_sig_pubkey)
-        _check_dev(keys, pub, "--fix-sig-pubkey", args.fix_sig_pubkey, args.allow_dev_keys)
+        pub = _keyargs.load_public_key(args.fix_sig_pubkey, args)
+        shown = _keyargs.describe(args.fix_sig_pubkey)
+        _check_dev(keys, pub, "--fix-sig-pubkey", shown, args.allow_dev_keys)
         keys.external = (signature, public_key_bytes(pub), key_kind(pub))
     if args.encrypt:
-        enc = load_key_or_kek(args.encrypt, prompt=True)
-        _check_dev(keys, enc, "encryption key", args.encrypt, args.allow_dev_keys)
-        keys.wrapper = wrapper_for(enc, path=args.encrypt)
+        enc = _keyargs.load_encryption_key(args.encrypt, args)
+        shown = _keyargs.describe(args.encrypt)
+        _check_dev(keys, enc, "encryption key", shown, args.allow_dev_keys)
+        keys.wrapper = wrapper_for(enc, path=shown)
         scheme = keys.wrapper.scheme
         if isinstance(enc, bytes) and len(enc) * 8 != options.encrypt_keylen:
             kek_bits = len(enc) * 8
@@ -422,7 +443,6 @@ def load_keys(args: argparse.Namespace, options: SignOptions) -> _Keys:
             )
     elif options.hmac_sha == 512:
         keys.warn("--hmac-sha 512 has no effect without -E")
-    return keys
 
 
 def _signature_kind(keys: _Keys) -> KeyKind | None:
@@ -476,10 +496,7 @@ def _write_image(args: argparse.Namespace, image: SignedImage, hex_base: int | N
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcuseal._io import atomic_write
-    from mcuseal.cli import _output
-    from mcuseal.cli._imagefile import check_output_path, is_hex, read_input
-    from mcuseal.image.sign import sign_image
+    from mcuseal.cli._imagefile import check_output_path
 
     if args.compression != "disabled":
         raise NotSupportedError(
@@ -498,6 +515,17 @@ def run(args: argparse.Namespace) -> int:
     if args.sig_out:
         check_output_path(args.sig_out, inputs=(args.infile,))
     keys = load_keys(args, options)
+    try:
+        return _sign(args, options, keys)
+    finally:
+        _keyargs.close(keys.signer)  # logs out of the token, if the key is in one
+
+
+def _sign(args: argparse.Namespace, options: SignOptions, keys: _Keys) -> int:
+    from mcuseal._io import atomic_write
+    from mcuseal.cli import _output
+    from mcuseal.cli._imagefile import is_hex, read_input
+    from mcuseal.image.sign import sign_image
 
     input_base: int | None = None
     source: Any

@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from mcuseal.cli._common import add_json, based_int
+from mcuseal.cli._keyargs import add_key_options
 
 if TYPE_CHECKING:
     from mcuseal.image.verify import VerifyReport
@@ -43,7 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="SIGNING_KEY",
-        help="a signature key the device trusts (private or public PEM/DER); repeatable",
+        help="a signature key the device trusts (private or public PEM/DER, or a pkcs11: "
+        "URI); repeatable",
     )
     add(
         "-E",
@@ -69,6 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fail (exit 1) when the payload could not be checked (encrypted image, no -E)",
     )
+    add_key_options(parser)
     add_json(parser)  # fmt: skip
 
 
@@ -81,18 +84,22 @@ def _mark(ok: bool | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcuseal.cli import _output
+    from mcuseal.cli import _keyargs, _output
     from mcuseal.cli._imagefile import read_input
     from mcuseal.image.verify import verify_image
-    from mcuseal.keys import dev_key_name, load_device_key, load_key
+    from mcuseal.keys import dev_key_name, load_device_key
 
-    trusted = [load_key(path, prompt=True) for path in args.key]
+    trusted = [_keyargs.load_public_key(ref, args) for ref in args.key]
     dev_keys = []
-    for path, key in zip(args.key, trusted, strict=True):
+    for ref, key in zip(args.key, trusted, strict=True):
         name = dev_key_name(key)
         if name is not None:
             dev_keys.append(name)
-            _log.warning("-k %s is the published %s: images it signs protect nothing", path, name)
+            _log.warning(
+                "-k %s is the published %s: images it signs protect nothing",
+                _keyargs.describe(ref),
+                name,
+            )
     device_key = load_device_key(args.encrypt, prompt=True) if args.encrypt else None
     if not args.key:
         _log.warning("no -k given: judged as a hash-only bootloader would (no signature check)")

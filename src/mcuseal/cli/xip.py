@@ -368,19 +368,35 @@ def _print_result(result: XipResult, args: argparse.Namespace, written: Sequence
 
 
 def _write_all(result: XipResult, folder: Path | None) -> list[str]:
-    from mcuseal._io import atomic_write
+    """Write every file of *result*, or none: a failure leaves no file and no new folder."""
+    import contextlib
+
+    from mcuseal._io import atomic_writer
 
     paths = [Path(f.name) if folder is None else folder / f.name for f in result.files]
-    for path in {p.parent for p in paths}:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise InputError(f"cannot create output folder {path}: {err.strerror}") from None
-    for path, f in zip(paths, result.files, strict=True):
-        try:
-            atomic_write(path, f.data)
-        except OSError as err:
-            raise InputError(f"cannot write {path}: {err.strerror or err}") from None
+    created: list[Path] = []
+    try:
+        for parent in sorted({p.parent for p in paths}):
+            missing = [d for d in (parent, *parent.parents) if not d.exists()]
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise InputError(f"cannot create output folder {parent}: {err.strerror}") from None
+            created += missing
+        # Every temporary file is written before any is renamed into place.
+        with contextlib.ExitStack() as stack:
+            for path, f in zip(paths, result.files, strict=True):
+                if path.is_dir():
+                    raise InputError(f"cannot write {path}: it is a folder")
+                try:
+                    stack.enter_context(atomic_writer(path)).write(f.data)
+                except OSError as err:
+                    raise InputError(f"cannot write {path}: {err.strerror or err}") from None
+    except BaseException:
+        for d in sorted(created, key=lambda d: len(d.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
     return [os.fspath(p) for p in paths]
 
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
         PublicKeyTypes,
     )
 
+    from mcuseal.keys.providers import KeyOptions, KeyProvider
+
 PASSWORD_ENV = "MCUSEAL_KEY_PASSWORD"
 _BASE64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 KEK_SIZES = (16, 32)
@@ -193,6 +195,9 @@ def load_key(
 
     :raises KeyError_: the file holds neither
     """
+    provider = _uri_provider(path)  # a pkcs11: (or plugin) URI: its public key
+    if provider is not None:
+        return provider.load_public_key(os.fspath(path), _uri_options(prompt))
     data = _read(path, "key")
     public = _parse_public_or_none(data)
     if public is not None:
@@ -247,6 +252,9 @@ def load_key_or_kek(
     path: PathLike, *, password_env: str | None = None, prompt: bool = False
 ) -> PrivateKeyTypes | PublicKeyTypes | bytes:
     """Load an asymmetric key (PEM/DER) or, failing that, a KEK file (raw or base64)."""
+    provider = _uri_provider(path)
+    if provider is not None:
+        return provider.load_encryption_key(os.fspath(path), _uri_options(prompt))
     data = _read(path, "key")
     if _is_pem(data) or _parse_public_or_none(data) is not None or _is_der_private(data):
         return load_key(path, password_env=password_env, prompt=prompt)
@@ -312,3 +320,15 @@ def classify(key: object, *, path: PathLike | None = None) -> KeyType:
 def is_private(key: object) -> bool:
     """True for a ``cryptography`` private key object."""
     return hasattr(key, "private_bytes")
+
+
+def _uri_provider(path: PathLike) -> KeyProvider | None:
+    from mcuseal.keys.providers import uri_provider
+
+    return uri_provider(path)
+
+
+def _uri_options(prompt: bool) -> KeyOptions:
+    from mcuseal.keys.providers import current_options
+
+    return current_options(prompt=prompt)

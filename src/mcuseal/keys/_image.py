@@ -13,6 +13,7 @@ from mcuseal.keys._files import (
     load_key_or_kek,
     load_private_key,
 )
+from mcuseal.keys.providers import current_options, uri_provider
 
 if TYPE_CHECKING:
     from mcuseal.image.crypto import DeviceKey, KeyWrapper, Signer
@@ -23,6 +24,9 @@ def load_signer(path: PathLike, *, password_env: str | None = None, prompt: bool
 
     :raises KeyError_: a public-only key, an X25519 key, or anything unloadable
     """
+    provider = uri_provider(path)  # a pkcs11: (or plugin) URI instead of a file
+    if provider is not None:
+        return provider.open_signer(str(path), current_options(prompt=prompt))
     key = load_private_key(path, password_env=password_env, prompt=prompt)
     return signer_for(key, path=path)
 
@@ -48,7 +52,9 @@ def load_key_wrapper(path: PathLike) -> KeyWrapper:
 
     :raises KeyError_: keys the bootloader cannot unwrap with (P-384, RSA-3072, Ed25519 ...)
     """
-    return wrapper_for(load_key_or_kek(path), path=path)
+    provider = uri_provider(path)
+    shown = provider.describe(str(path)) if provider is not None else path
+    return wrapper_for(load_key_or_kek(path), path=shown)
 
 
 def wrapper_for(key: object, *, path: PathLike) -> KeyWrapper:

@@ -33,7 +33,7 @@ from mcuseal.errors import DumpFormatError, EngineUnsupported, InputError, Usage
 from mcuseal.plugins import _rng
 from mcuseal.plugins.manager import EngineRegistry
 from mcuseal.plugins.metadata import build_sector, inspect_sector, trailer_version
-from mcuseal.plugins.nxpimage import NxpimageConfig, to_int
+from mcuseal.plugins.nxpimage import Field, NxpimageConfig, Schema, to_int
 from mcuseal.plugins.spec import hookimpl
 from mcuseal.plugins.types import (
     Artifact,
@@ -547,25 +547,70 @@ FAMILY_ALIASES: Final = {
 
 
 def _family(cfg: NxpimageConfig) -> str:
-    family = cfg.get_str("family").lower()
-    family = FAMILY_ALIASES.get(family, family)
-    if family not in FAMILIES:
+    family = cfg.get_str("family")
+    if family not in FAMILIES and family not in FAMILY_ALIASES:
         raise InputError(
             f"{cfg.path.name}: family {family!r} has no BEE; use one of "
             f"{', '.join([*FAMILY_ALIASES, *FAMILIES])}"
         )
-    return family
+    return FAMILY_ALIASES.get(family, family)
 
 
-def _fac_from(item: object, where: str) -> FacRegion:
-    if not isinstance(item, Mapping):
-        raise InputError(f"{where} must be a mapping")
-    try:
-        start = to_int(item["start_address"], f"{where}.start_address")
-        length = to_int(item["length"], f"{where}.length")
-        level = to_int(item["protected_level"], f"{where}.protected_level")
-    except KeyError as err:
-        raise InputError(f"{where}: required key {err.args[0]!r} is missing") from None
+_KEY = Field("key")
+#: The keys and types ``nxpimage bee export`` accepts (SPSDK 3.12 ``sch_bee.yaml``).
+NXPIMAGE_SCHEMA: Final[Schema] = {
+    "family": Field("str", required=True),
+    # Every BEE part has one silicon revision in SPSDK's database.
+    "revision": Field("str", choices=("a0", "latest")),
+    "output_folder": Field("str", required=True),
+    "output_name": Field("str"),
+    "header_name": Field("str"),
+    "data_blobs": Field(
+        "list", items={"data": Field("file", required=True), "address": Field("int", required=True)}
+    ),
+    "engine_selection": Field("str", required=True, choices=("engine0", "engine1", "both")),
+    "engine_key_selection": Field("str", choices=("random", "zero")),
+    "bee_engine": Field(
+        "list",
+        required=True,
+        min_items=1,
+        max_items=2,
+        one_of=("bee_cfg", "bee_binary_cfg"),
+        items={
+            "bee_cfg": Field(
+                "map",
+                items={
+                    "user_key": Field("key", required=True),
+                    "engine_key": _KEY,
+                    "engine_iv": _KEY,
+                    "engine_counter": _KEY,
+                    "protected_region": Field(
+                        "list",
+                        items={
+                            "start_address": Field("int", required=True),
+                            "length": Field("int", required=True),
+                            "protected_level": Field("number", required=True),
+                        },
+                    ),
+                },
+            ),
+            "bee_binary_cfg": Field(
+                "map",
+                items={
+                    "header_path": Field("str", required=True),
+                    "user_key": Field("key", required=True),
+                },
+            ),
+        },
+    ),
+}
+
+
+def _fac_from(item: Mapping[str, object], where: str) -> FacRegion:
+    # The schema check has made sure the three keys are there and typed.
+    start = to_int(item["start_address"], f"{where}.start_address")
+    length = to_int(item["length"], f"{where}.length")
+    level = to_int(item["protected_level"], f"{where}.protected_level")
     # nxpimage's own check: refused only when both are off the 1 KiB grid.
     if start % CHUNK_SIZE and length % CHUNK_SIZE:
         raise InputError(f"{where}: start and length must be aligned to 1 KiB")
@@ -606,10 +651,7 @@ def _load_engine(
                 )
         kib = Kib(values["engine_key"], values["engine_iv"])
         facs: list[FacRegion] = []
-        regions = bee.get("protected_region", []) or []
-        if not isinstance(regions, list):
-            raise InputError(f"{section.path.name}: protected_region must be a list")
-        for i, item in enumerate(regions):
+        for i, item in enumerate(bee.get("protected_region", [])):
             fac = _fac_from(item, f"{section.path.name}: bee_engine[{idx}].protected_region[{i}]")
             taken = [f for h in headers if h for f in h.prdb.used] + facs
             for f in taken:
@@ -705,6 +747,7 @@ def encrypt_image(headers: Iterable[_Header], data: bytes, base: int) -> bytes:
 def export_nxpimage(cfg: NxpimageConfig) -> XipResult:
     """Build the files ``nxpimage bee export -c CONFIG`` writes, with their paths."""
     _family(cfg)
+    cfg.check(NXPIMAGE_SCHEMA)
     folder = cfg.output_folder()
     images: list[tuple[bytes, int]] = []
     if "data_blobs" in cfg:
@@ -751,22 +794,23 @@ def export_nxpimage(cfg: NxpimageConfig) -> XipResult:
             combined[addr - low : addr - low + len(data)] = data
         encrypted = encrypt_image([h for h in headers if h], bytes(combined), low)
 
-    files: list[OutputFile] = []
-    out = cfg.output_path("output_name", "encrypted", folder)
-    if out is not None:
-        files.append(OutputFile(str(out), encrypted, "encrypted image"))
-    for idx, header in enumerate(headers):
-        if header is None:
-            continue
-        path = cfg.output_path("header_name", "bee_ehdr", folder, extension=f"{idx}.bin")
-        if path is not None:
-            files.append(
-                OutputFile(
-                    str(path),
-                    rom_header(header.device_key, header.kib, header.prdb),
-                    f"BEE region {idx} header (flash offset {0x400 * (idx + 1):#x})",
-                )
-            )
+    def output(key: str, default: str, extension: str = ".bin") -> str:
+        path = cfg.output_path(key, default, folder, extension=extension)
+        if path is None:
+            # nxpimage bee has no "skip this file" (OTFAD has): it fails writing to "".
+            raise InputError(f"{cfg.path.name}: {key} is empty; give a file name or leave it out")
+        return str(path)
+
+    files = [OutputFile(output("output_name", "encrypted"), encrypted, "encrypted image")]
+    files += [
+        OutputFile(
+            output("header_name", "bee_ehdr", f"{idx}.bin"),
+            rom_header(header.device_key, header.kib, header.prdb),
+            f"BEE region {idx} header (flash offset {0x400 * (idx + 1):#x})",
+        )
+        for idx, header in enumerate(headers)
+        if header is not None
+    ]
     files += generated
     facts = tuple(
         (f"engine {i} region", "{:#010x}..{:#010x}".format(*h.region()))

@@ -114,40 +114,49 @@ def disabled_plugins(environ: Mapping[str, str] | None = None) -> frozenset[str]
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _entry_points() -> Iterator[tuple[importlib.metadata.EntryPoint, str, str]]:
+def _entry_points(group: str = GROUP) -> Iterator[tuple[importlib.metadata.EntryPoint, str, str]]:
     # Walk distributions rather than importlib.metadata.entry_points() so the owning
     # distribution is known for warnings (and tests can fake it, as pluggy's do).
     seen: set[tuple[str, str]] = set()
     for dist in list(importlib.metadata.distributions()):
         dist_name = dist.metadata["name"] or "?"
         for ep in dist.entry_points:
-            if ep.group != GROUP or (dist_name, ep.name) in seen:
+            if ep.group != group or (dist_name, ep.name) in seen:
                 continue
             seen.add((dist_name, ep.name))
             yield ep, dist_name, dist.version or "?"
 
 
-def build_manager(*, load_external: bool = True) -> EngineManager:
-    """Load the engine plugins and return a fresh manager.
+#: plugin name -> (entry point name, distribution, version, built-in?)
+Sources = dict[str, tuple[str, str, str, bool]]
 
-    :param load_external: also load third-party plugins (not only mcuseal's own).
-    :raises EngineError: a built-in plugin is broken (a bug in mcuseal).
+
+def load_plugins(
+    pm: pluggy.PluginManager,
+    group: str,
+    skipped: list[SkippedPlugin],
+    *,
+    load_external: bool = True,
+) -> Sources:
+    """Register the plugins of entry-point *group* with *pm*, mcuseal's own first.
+
+    Honours ``MCUSEAL_DISABLE_PLUGINS``; a third-party plugin that fails to import or to
+    validate is appended to *skipped* (with a warning) and the others carry on.  Shared by
+    the engine manager and the key-provider registry (:mod:`mcuseal.keys.providers`).
+
+    :returns: where each registered plugin came from
+    :raises pluggy.PluginValidationError: a built-in plugin is broken (a bug in mcuseal)
     """
-    pm = pluggy.PluginManager(spec.NAME)
-    pm.add_hookspecs(spec)
     blocked = disabled_plugins()
     for name in blocked:
         pm.set_blocked(name)
-
-    skipped: list[SkippedPlugin] = []
-    sources: dict[str, tuple[str, str, str, bool]] = {}
+    sources: Sources = {}
 
     def skip(name: str, dist: str, reason: str) -> None:
-        _log.warning("plugin %r from %s skipped: %s", name, dist, reason)
-        skipped.append(SkippedPlugin(name, dist, reason))
+        skip_plugin(skipped, name, dist, reason)
 
     # Built-ins register first so a third-party plugin cannot take their names.
-    found = sorted(_entry_points(), key=lambda item: item[1] != _BUILTIN_DIST)
+    found = sorted(_entry_points(group), key=lambda item: item[1] != _BUILTIN_DIST)
     for ep, dist, version in found:
         builtin = dist == _BUILTIN_DIST
         if pm.is_blocked(ep.name):
@@ -184,7 +193,19 @@ def build_manager(*, load_external: bool = True) -> EngineManager:
                 raise
             pm.unregister(err.plugin)
             skip(name, sources.pop(name)[1], f"unknown hook: {_one_line(err)}")
+    return sources
 
+
+def build_manager(*, load_external: bool = True) -> EngineManager:
+    """Load the engine plugins and return a fresh manager.
+
+    :param load_external: also load third-party plugins (not only mcuseal's own).
+    :raises EngineError: a built-in plugin is broken (a bug in mcuseal).
+    """
+    pm = pluggy.PluginManager(spec.NAME)
+    pm.add_hookspecs(spec)
+    skipped: list[SkippedPlugin] = []
+    sources = load_plugins(pm, GROUP, skipped, load_external=load_external)
     registry = EngineRegistry()
     # pluggy would call implementations last-registered first; call them one by one in
     # registration order instead, so one plugin's failure is contained and built-ins
@@ -199,8 +220,15 @@ def build_manager(*, load_external: bool = True) -> EngineManager:
                 raise
             registry._drop_plugin(impl.plugin_name)
             pm.unregister(name=impl.plugin_name)
-            skip(impl.plugin_name, source[1], f"{type(err).__name__}: {_one_line(err)}")
+            reason = f"{type(err).__name__}: {_one_line(err)}"
+            skip_plugin(skipped, impl.plugin_name, source[1], reason)
     return EngineManager(pm, registry._engines, tuple(skipped))
+
+
+def skip_plugin(skipped: list[SkippedPlugin], name: str, dist: str, reason: str) -> None:
+    """Record (and warn about) a plugin that is not used."""
+    _log.warning("plugin %r from %s skipped: %s", name, dist, reason)
+    skipped.append(SkippedPlugin(name, dist, reason))
 
 
 def _one_line(err: BaseException) -> str:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,33 @@ import yaml
 from mcuseal.errors import InputError
 
 _INT_RE = re.compile(r"(?P<prefix>0[box])?(?P<number>[0-9a-f_]+)(?P<suffix>[ul]{0,3})$")
+
+
+@dataclass(frozen=True)
+class Field:
+    """What ``nxpimage``'s JSON schema allows for one configuration key.
+
+    ``nxpimage`` validates the whole file against its schema before reading any value, so a
+    value of the wrong type is refused even where it would be unambiguous (an unquoted
+    ``0x...`` key is a YAML integer, and key fields take strings only).
+
+    :param kind: ``str``; ``int`` (an integer or a numeric string); ``number`` (an integer
+        only); ``bool``; ``key`` (a hex string or the name of an existing file); ``file``
+        (the name of an existing file); ``list`` (of mappings described by *items*);
+        ``map`` (a mapping described by *items*).
+    :param one_of: for a list, each item holds exactly one of these keys.
+    """
+
+    kind: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    items: Mapping[str, Field] = field(default_factory=dict)
+    min_items: int = 0
+    max_items: int | None = None
+    one_of: tuple[str, ...] = ()
+
+
+Schema = Mapping[str, Field]
 
 
 class NxpimageConfig:
@@ -57,6 +85,76 @@ class NxpimageConfig:
         if not isinstance(data, dict) or not data:
             raise InputError(f"{p} does not hold a configuration mapping")
         return cls(data, p)
+
+    def check(self, schema: Schema) -> None:
+        """Refuse what ``nxpimage``'s schema check refuses (types, required keys, choices).
+
+        :raises InputError: naming the first offending key.
+        """
+        self._check_map(self.data, schema, "")
+
+    def _check_map(self, data: Mapping[str, Any], schema: Schema, where: str) -> None:
+        for key, spec in schema.items():
+            if key in data:
+                self._check_value(data[key], spec, f"{where}{key}")
+            elif spec.required:
+                raise InputError(f"{self.path.name}: required key {where}{key!r} is missing")
+
+    def _check_value(self, value: Any, spec: Field, where: str) -> None:
+        def bad(expected: str) -> InputError:
+            return InputError(f"{self.path.name}: {where} must be {expected}, not {value!r}")
+
+        kind = spec.kind
+        if kind in ("str", "key", "file") and not isinstance(value, str):
+            hint = " (quote hex keys: YAML reads 0x... as a number)" if kind == "key" else ""
+            raise bad("a string" + hint)
+        if kind == "str" and spec.choices and value not in spec.choices:
+            raise bad("one of " + ", ".join(spec.choices))
+        if kind == "key" and not _is_hex(value) and self._find(value) is None:
+            raise bad("hex or the name of an existing file")
+        if kind == "file" and self._find(value) is None:
+            raise InputError(
+                f"{self.path.name}: {where} names {value!r}, which is neither next to the "
+                f"configuration ({self.config_dir}) nor in the current directory"
+            )
+        if kind == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise bad("a number")
+            to_int(value, f"{self.path.name}: {where}")
+        if kind == "number" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise bad("a number (not a string)")
+        if kind == "bool" and not isinstance(value, bool):
+            raise bad("true or false")
+        if kind == "map":
+            if not isinstance(value, Mapping):
+                raise bad("a mapping")
+            self._check_map(value, spec.items, f"{where}.")
+        if kind == "list":
+            if not isinstance(value, list):
+                raise bad("a list")
+            if len(value) < spec.min_items or (
+                spec.max_items is not None and len(value) > spec.max_items
+            ):
+                most = "" if spec.max_items is None else f"-{spec.max_items}"
+                raise InputError(
+                    f"{self.path.name}: {where} needs {spec.min_items}{most or ' or more'} "
+                    f"entries, has {len(value)}"
+                )
+            for i, item in enumerate(value):
+                if not isinstance(item, Mapping):
+                    raise InputError(f"{self.path.name}: {where}[{i}] must be a mapping")
+                if spec.one_of and sum(k in item for k in spec.one_of) != 1:
+                    raise InputError(
+                        f"{self.path.name}: {where}[{i}] needs exactly one of "
+                        + ", ".join(spec.one_of)
+                    )
+                self._check_map(item, spec.items, f"{where}[{i}].")
+
+    def _find(self, name: str) -> Path | None:
+        try:
+            return self.find_input(name, "")
+        except InputError:
+            return None
 
     def section(self, value: Any, where: str) -> NxpimageConfig:
         if not isinstance(value, Mapping):
@@ -130,6 +228,12 @@ class NxpimageConfig:
         return result
 
     def _key_from_text(self, value: str, size: int, where: str) -> bytes:
+        if not value:
+            # nxpimage silently draws a random key nobody can reproduce.
+            raise InputError(
+                f"{where} is empty; give the key, or leave the key out where nxpimage "
+                "generates one and saves it"
+            )
         try:
             path = self.find_input(value, where)
         except InputError:
@@ -169,6 +273,16 @@ class NxpimageConfig:
         if not name.endswith(extension):
             name += extension
         return Path(os.path.abspath(self.config_dir / name))
+
+
+def _is_hex(text: str) -> bool:
+    """``nxpimage``'s test for a hex value: optional 0x, odd lengths allowed, may be empty."""
+    digits = text[2:] if text.startswith(("0x", "0X")) else text
+    try:
+        bytes.fromhex(digits if len(digits) % 2 == 0 else "0" + digits)
+    except ValueError:
+        return False
+    return True
 
 
 def to_int(value: Any, where: str) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from mcuseal.keys.providers import KeyProviderRegistry
     from mcuseal.plugins.manager import EngineRegistry
 
 NAME = "mcuseal"
@@ -41,4 +42,23 @@ def mcuseal_register_engines(registry: EngineRegistry) -> None:
         already taken raises :class:`mcuseal.errors.EngineError`.
     :return: nothing; results of all implementations are ignored.  If a third-party
         implementation raises, its engines are dropped and a warning names it.
+    """
+
+
+@hookspec
+def mcuseal_register_key_providers(registry: KeyProviderRegistry) -> None:
+    """Add key-provider classes (a KMS, a signing service, another HSM API) to *registry*.
+
+    Called once per :func:`~mcuseal.keys.providers.build_registry` call (the CLI builds
+    one per process, on the first key reference that is not a file), for every plugin of
+    the ``mcuseal.key_providers`` entry-point group that was loaded and not blocked by
+    ``MCUSEAL_DISABLE_PLUGINS``.  mcuseal's own ``file`` and ``pkcs11`` providers are
+    registered before any plugin.
+
+    :param registry: call ``registry.add(ProviderClass)`` for each
+        :class:`~mcuseal.keys.providers.KeyProvider` subclass; its ``schemes`` (URI schemes
+        such as ``"awskms"``) decide which key references it serves.  A name or scheme
+        already taken raises :class:`mcuseal.errors.KeyError_`.
+    :return: nothing; results are ignored.  If an implementation raises, its providers are
+        dropped and a warning names the plugin.
     """

@@ -9,6 +9,7 @@ as SPSDK 3.12 does: the key-blob table at the table address, the data blobs encr
 
 from __future__ import annotations
 
+import binascii
 import itertools
 import logging
 import os
@@ -20,7 +21,7 @@ from typing import Final
 
 from mcuseal.errors import EngineUnsupported, InputError, UsageError
 from mcuseal.plugins import OutputFile, XipResult
-from mcuseal.plugins.nxpimage import NxpimageConfig, to_int
+from mcuseal.plugins.nxpimage import Field, NxpimageConfig, Schema, to_int
 from mcuseal_otfad.keyblob import (
     FLAG_ADE,
     FLAG_READ_ONLY,
@@ -46,24 +47,54 @@ class Family:
     reversed_scramble_key: bool
     sb21: bool
     kek_fuses: bool
+    revisions: tuple[str, ...] = ("a0",)
 
 
 def _families() -> dict[str, Family]:
-    out = {}
-    for name in ("mimxrt1010", "mimxrt1151", "mimxrt1152", "mimxrt1165", "mimxrt1166"):
-        out[name] = Family(name, 0, True, False, False, True)
-    for n in (1, 2, 3, 5, 6):
-        out[f"mimxrt117{n}"] = Family(f"mimxrt117{n}", 0, True, False, False, True)
-    for suffix in ("1", "2", "4", "5", "6", "7", "9", "c", "e"):
-        name = f"mimxrt118{suffix}"
-        out[name] = Family(name, 8, True, True, False, True)
-    for name in ("mimxrt533s", "mimxrt555s", "mimxrt595s", "mimxrt685s"):
-        out[name] = Family(name, 0, False, False, True, False)
+    out: dict[str, Family] = {}
+
+    def add(names: str, *params: bool | int, revisions: tuple[str, ...] = ("a0",)) -> None:
+        for name in names.split():
+            swap, scrambling, reversed_key, sb21, fuses = params
+            out[name] = Family(
+                name,
+                int(swap),
+                bool(scrambling),
+                bool(reversed_key),
+                bool(sb21),
+                bool(fuses),
+                revisions,
+            )
+
+    add("mimxrt1010 mimxrt1151 mimxrt1152 mimxrt1165 mimxrt1166", 0, True, False, False, True)
+    add("mimxrt1171 mimxrt1172 mimxrt1173 mimxrt1175 mimxrt1176", 0, True, False, False, True)
+    add("mimx8ulp", 0, True, False, False, True, revisions=("a0", "a1", "a2"))
+    rt118x = " ".join(f"mimxrt118{s}" for s in "1245679ce")
+    add(rt118x, 8, True, True, False, True, revisions=("a0", "b0"))
+    mx93 = " ".join(
+        f"mimx93{n}" for n in ("01", "02", "11", "12", "21", "22", "31", "32", "51", "52")
+    )
+    add(mx93, 8, True, False, False, True, revisions=("a0", "a1"))
+    add("mimx93714 mimx93734 mimx93754", 8, True, True, False, True)
+    mx95 = " ".join(f"mimx95{n}" for n in ("12", "14", "16", "32", "34", "36", "42", "44", "46"))
+    mx95 += " mimx9554 mimx9584 mimx9586 mimx9594 mimx9596"
+    add(mx95, 8, True, True, False, True, revisions=("a0", "a1", "b0"))
+    mx952 = " ".join(f"mimx952{n}" for n in ("24", "34", "44", "52", "54", "84", "92", "94"))
+    add(mx952, 8, True, True, False, True)
+    add(
+        "mimxrt533s mimxrt555s mimxrt595s mimxrt685s",
+        0,
+        False,
+        False,
+        True,
+        False,
+        revisions=("a0", "b0"),
+    )
     return out
 
 
 FAMILIES: Final = _families()
-#: The short names ``nxpimage`` resolves.
+#: The short names ``nxpimage`` resolves (``spsdk_predecessor_name`` in SPSDK's database).
 ALIASES: Final = {
     "rt1010": "mimxrt1010",
     "rt115x": "mimxrt1151",
@@ -72,16 +103,60 @@ ALIASES: Final = {
     "rt118x": "mimxrt1189",
     "rt5xx": "mimxrt595s",
     "rt6xx": "mimxrt685s",
+    "mx8ulp": "mimx8ulp",
+    "mx93": "mimx9352",
+    "mx95": "mimx9596",
+    "mx952": "mimx95294",
 }
 
 
 def resolve_family(name: str) -> Family:
-    key = ALIASES.get(name.lower(), name.lower())
-    family = FAMILIES.get(key)
+    """The family *name* denotes, spelt exactly as ``nxpimage`` takes it (lower case)."""
+    family = FAMILIES.get(ALIASES.get(name, name))
     if family is None:
         known = ", ".join([*ALIASES, *FAMILIES])
         raise InputError(f"family {name!r} has no OTFAD here; use one of {known}")
     return family
+
+
+_NUMBER = Field("int", required=True)
+_FLAG = Field("bool")
+#: The keys and types ``nxpimage otfad export`` accepts (SPSDK 3.12 ``sch_otfad.yaml``).
+SCHEMA: Final[Schema] = {
+    "family": Field("str", required=True),
+    "output_folder": Field("str", required=True),
+    "output_format": Field("str", choices=("bin", "hex", "srec", "sparse")),
+    "output_name": Field("str"),
+    "keyblob_name": Field("str"),
+    "encrypted_name": Field("str"),
+    "generate_readme": _FLAG,
+    "kek": Field("key", required=True),
+    "otfad_table_address": _NUMBER,
+    # An empty list crashes nxpimage; refuse it plainly.
+    "data_blobs": Field(
+        "list", min_items=1, items={"data": Field("file", required=True), "address": _NUMBER}
+    ),
+    "key_blobs": Field(
+        "list",
+        required=True,
+        min_items=1,
+        items={
+            "aes_key": _NUMBER,
+            "aes_ctr": _NUMBER,
+            "start_address": _NUMBER,
+            "end_address": _NUMBER,
+            "aes_decryption_enable": _FLAG,
+            "valid": _FLAG,
+            "read_only": _FLAG,
+        },
+    ),
+}
+#: Only families with key scrambling have ``key_scramble`` in their schema.
+SCRAMBLE_SCHEMA: Final[Schema] = {
+    "key_scramble": Field(
+        "map", items={"key_scramble_mask": _NUMBER, "key_scramble_align": _NUMBER}
+    ),
+}
 
 
 # --- the memory map SPSDK writes into readme.txt ---------------------------------------
@@ -237,6 +312,13 @@ def export(
 ) -> XipResult:
     """Everything ``nxpimage otfad export -c CONFIG [-a N] [-i N]`` writes."""
     family = resolve_family(cfg.get_str("family"))
+    cfg.check(
+        {
+            **SCHEMA,
+            **(SCRAMBLE_SCHEMA if family.scrambling else {}),
+            "revision": Field("str", choices=(*family.revisions, "latest")),
+        }
+    )
     revision = cfg.get("revision", "latest")
     fmt = cfg.get("output_format", "bin")
     if fmt != "bin":
@@ -272,10 +354,15 @@ def export(
     data_region: _Region | None = None
     if "data_blobs" in cfg:
         items = cfg.sections("data_blobs")
-        addrs = []
-        for item in items:
-            addrs.append(item.get_int("address", 0))
+        addrs = [item.get_int("address", 0) for item in items]
         start = min(min(addrs), start)
+        if start < table_addr:
+            raise InputError(
+                f"{cfg.path.name}: data or key blob at {start:#x} lies below "
+                f"otfad_table_address {table_addr:#x}; the image starts at the table"
+            )
+        if data_alignment <= 0:
+            raise UsageError(f"data alignment must be positive, not {data_alignment}")
         name = _output_name(
             cfg, "encrypted_name", "encrypted_blobs", cfg.config_dir / cfg.get_str("output_folder")
         )
@@ -327,8 +414,10 @@ def export(
     )
     sources, section = "sources {", "section (0) {"
     for i, region in enumerate(top.children):
-        region.offset = 0
         if region.name:
+            # As nxpimage: only a written part is moved to offset 0, so the .bd example
+            # gives a nameless part at its place in the image, a named one at the top's.
+            region.offset = 0
             files.append(OutputFile(region.name, region.export(), _what(region, table_name)))
             memory_map += f"\n{region.name}:\n{region.describe()}"
         sources += f'\n    image{i} = "{region.name}";'
@@ -360,7 +449,9 @@ def export(
 def _refuse_non_binary(raw: bytes, name: str) -> None:
     """nxpimage parses ELF, S-record, Intel HEX and sparse files; mcuseal reads raw binaries.
 
-    Refuse anything that nxpimage would parse, rather than encrypting it as raw bytes.
+    Refuse exactly what nxpimage would parse (its detection: magic numbers, or ASCII whose
+    first line is a well-formed record), rather than encrypting it as raw bytes; anything
+    else nxpimage, too, reads as a raw binary.
     """
     head = raw[:4096]
     kind = None
@@ -369,17 +460,45 @@ def _refuse_non_binary(raw: bytes, name: str) -> None:
     elif int.from_bytes(head[:4], "little") == 0xED26FF3A:
         kind = "a sparse image"
     else:
-        try:
-            first = head.decode("ascii").split("\n")[0].strip()
-        except UnicodeDecodeError:
-            first = ""
-        if first[:1] in ("S", ":"):
-            kind = "an S-record or Intel HEX file"
+        kind = _record_file_kind(head)
     if kind:
         raise EngineUnsupported(
             f"data blob {name} looks like {kind}; mcuseal reads raw binaries only "
             "(convert it with 'objcopy -O binary')"
         )
+
+
+def _record_file_kind(head: bytes) -> str | None:
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    first = text.split("\n")[0].strip()[:1]
+    line = text.partition("\n")[0].rstrip()
+    if first == "S" and _is_record(line, "S"):
+        return "an S-record file"
+    if first == ":" and _is_record(line, ":"):
+        return "an Intel HEX file"
+    return None
+
+
+def _is_record(line: str, start: str) -> bool:
+    """A well-formed first record: size, type and checksum agree (S-record or Intel HEX)."""
+    srec = start == "S"
+    if len(line) < (6 if srec else 11) or line[0] != start:
+        return False
+    body = line[2:] if srec else line[1:]
+    try:
+        value = bytes.fromhex(body)  # like bincopy: whitespace between bytes is allowed
+        summed = sum(binascii.unhexlify(body[:-2]))  # ... but not in the checksum
+    except ValueError:
+        return False
+    if not value or value[0] != len(value) - (1 if srec else 5):
+        return False
+    if srec and line[1] not in "012356789":
+        return False
+    expected = (summed & 0xFF) ^ 0xFF if srec else -summed & 0xFF
+    return value[-1] == expected
 
 
 def _what(region: _Region, table_name: str) -> str:

@@ -69,7 +69,6 @@ CASES: list[Case] = [
     ("version out of range", lambda c: c.sign("-v", "256.0.0"), 2, "out of range 0..255"),
     ("version malformed", lambda c: c.sign("-v", "one.two"), 2, "invalid version"),
     ("compression", lambda c: c.sign("--compression", "lzma2"), 2, "not supported by mcuseal"),
-    ("clear without -E", lambda c: c.sign("--clear"), 2, "needs -E"),
     ("custom TLV predefined tag", lambda c: c.sign("--custom-tlv", "0x10", "x"), 2,
      "--custom-tlv tag 0x10"),
     ("custom TLV odd hex", lambda c: c.sign("--custom-tlv", "0xa0", "0x123"), 2, "odd hex length"),

@@ -420,8 +420,13 @@ def load_keys(args: argparse.Namespace, options: SignOptions) -> _Keys:
                 f"{sig_kind.value} signing with {scheme.value} encryption is not a pair Zephyr's "
                 "Kconfig offers; bootutil decodes it only if MCUboot is built for both"
             )
-    elif options.hmac_sha == 512:
-        keys.warn("--hmac-sha 512 has no effect without -E")
+    else:
+        for given, option in (
+            (options.hmac_sha == 512, "--hmac-sha 512"),
+            (options.clear, "--clear"),
+        ):
+            if given:
+                keys.warn(f"{option} has no effect without -E")
     return keys
 
 

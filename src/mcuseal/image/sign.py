@@ -117,8 +117,9 @@ class SignOptions:
             raise UsageError(f"--align {self.align} is invalid: use 1, 2, 4, 8, 16 or 32")
         if self.max_align is not None and self.max_align not in VALID_MAX_ALIGNS:
             raise UsageError(f"--max-align {self.max_align} is invalid: use 8, 16 or 32")
-        if self.max_sectors is not None and self.max_sectors <= 0:
-            raise UsageError("-M/--max-sectors must be a positive number of sectors")
+        if self.max_sectors is not None and self.max_sectors < 0:
+            # 0 is what imgtool accepts too: a trailer without a swap status area.
+            raise UsageError("-M/--max-sectors must not be negative")
         if self.erased_val not in (0x00, 0xFF):
             raise UsageError("-R/--erased-val must be 0 or 0xff")
         if self.pads and self.slot_size == 0:
@@ -216,11 +217,12 @@ def select_hash(kind: KeyKind | None, options: SignOptions, *, private: bool = T
 
     :param private: False for ``--fix-sig-pubkey`` keys (a P-256 public key also allows 512).
     """
-    if options.pure:
+    if options.pure and kind is not None:
         if kind is not KeyKind.ED25519 or not private:
             raise UsageError("--pure needs an Ed25519 signing key (-k)")
         return 512
     if kind is None:
+        # imgtool: without a key --pure only adds the SIG_PURE TLV to a SHA-256 image.
         return 256 if options.sha == "auto" else int(options.sha)
     allowed = kind.allowed_sha
     if not private and kind is KeyKind.ECDSA_P256:
@@ -471,14 +473,14 @@ def sign_image(
     :param external_signature: ``--fix-sig``: (signature TLV value, public key bytes, kind).
     :param public_key: for ``--vector-to-sign`` with a key: (public key bytes, kind) decide the
         hash and KEYHASH exactly as ``-k`` would, without signing.
+    ``--clear`` without *encrypt_to* has no effect, as in imgtool (the CLI warns).
+
     :raises UsageError: options that cannot be combined.
     :raises ImageError: input or output that cannot be an image (size, header zeros).
     :raises KeyError_: an encryption key bootutil cannot use with these options.
     """
     if sum(x is not None for x in (signer, external_signature, public_key)) > 1:
         raise UsageError("give one of a signing key (-k), --fix-sig or a public key, not several")
-    if options.clear and encrypt_to is None:
-        raise UsageError("-c/--clear needs -E/--encrypt: it keeps the payload plain on purpose")
     if options.pure and encrypt_to is not None:
         raise UsageError(
             "--pure cannot be combined with -E: the device verifies a pure signature over the "

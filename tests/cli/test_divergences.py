@@ -1,0 +1,46 @@
+"""Regressions for divergences from ``imgtool sign`` 2.5.0 found by the differential fuzzer.
+
+Each row is an argument list imgtool accepts; ``mcuseal sign`` must write the same bytes (the
+rows use Ed25519 or no signature, so nothing is random) and print the expected warning.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from imgtool.main import imgtool
+
+from .conftest import HEADER, Keys, run_cli
+
+Row = tuple[str, Callable[[Keys], list[object]], str]
+
+ROWS: list[Row] = [
+    ("--clear without -E is ignored", lambda k: ["-k", k.ed25519, "--clear"],
+     "--clear has no effect without -E"),
+    ("-M 0: no swap status area", lambda k: ["-k", k.ed25519, "-M", "0", "--pad"], ""),
+    ("--pure without a key: SHA-256 and SIG_PURE", lambda k: ["--pure"], ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "extra", "warning"), ROWS, ids=[r[0] for r in ROWS])
+def test_mcuseal_writes_what_imgtool_writes(
+    keys: Keys,
+    app: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    extra: Callable[[Keys], list[object]],
+    warning: str,
+) -> None:
+    args = ["-H", hex(HEADER), "-S", "0x20000", "-v", "1.2.3", *map(os.fspath, extra(keys))]
+    theirs, ours = tmp_path / "imgtool.bin", tmp_path / "mcuseal.bin"
+    result = CliRunner().invoke(imgtool, ["sign", *map(str, args), str(app), str(theirs)])
+    assert result.exit_code == 0, result.output
+    assert run_cli(["sign", *args, app, ours]) == 0
+    assert ours.read_bytes() == theirs.read_bytes()
+    err = capsys.readouterr().err
+    assert f"warning: {warning}" in err if warning else "warning" not in err

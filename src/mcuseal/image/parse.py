@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mcuseal.errors import ImageFormatError, InputError
@@ -28,6 +28,7 @@ from mcuseal.image.structs import (
     ImageHeader,
     Tlv,
     TlvType,
+    imgtool_tlv_type,
 )
 from mcuseal.image.trailer import TrailerInfo
 
@@ -164,6 +165,25 @@ class ParsedImage:
         except OSError as exc:
             raise InputError(f"cannot read image {target}: {exc.strerror or exc}") from None
         return cls.loads(data)
+
+    def with_imgtool_types(self) -> ParsedImage:
+        """This image with TLV types as imgtool meant them (differs only for ``-e big``).
+
+        The TLVs of :meth:`loads` are what bootutil reads: 16-bit types in the image's byte
+        order, so imgtool's big-endian SHA256 (``10 00``) reads as 0x1000.  This view maps
+        known types back (0x1000 -> 0x10) to inspect, verify or decrypt the content anyway.
+        """
+        if self.endian == "little":
+            return self
+
+        def fix(tlvs: tuple[Tlv, ...]) -> tuple[Tlv, ...]:
+            return tuple(Tlv(imgtool_tlv_type(t.type, self.endian), t.value) for t in tlvs)
+
+        return replace(
+            self,
+            protected_tlvs=fix(self.protected_tlvs),
+            unprotected_tlvs=fix(self.unprotected_tlvs),
+        )
 
     @property
     def payload_offset(self) -> int:

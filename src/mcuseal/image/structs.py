@@ -240,6 +240,16 @@ def encode_tlv_area(tlvs: Iterable[Tlv], *, protected: bool, endian: Endian = "l
     return struct.pack(e + "HH", magic, total) + bytes(body)
 
 
+def imgtool_tlv_type(read_type: int, endian: Endian) -> int:
+    """The TLV type imgtool meant, from the 16-bit type as read in the image's byte order.
+
+    imgtool packs known types as ``(type, 0, len)``: a big-endian reader gets ``type << 8``.
+    """
+    if endian == "big" and read_type & 0xFF == 0 and read_type >> 8 in _KNOWN_TYPES:
+        return read_type >> 8
+    return read_type
+
+
 def tlv_area_size(values: Iterable[bytes]) -> int:
     """Size of a TLV area holding entries with these values (0 when empty)."""
     sizes = [TLV_HEADER_SIZE + len(v) for v in values]
@@ -274,4 +284,5 @@ __all__ = [
     "TlvType",
     "align_up",
     "encode_tlv_area",
+    "imgtool_tlv_type",
 ]

@@ -186,7 +186,21 @@ def _enc_tlv_problem(parsed: ParsedImage) -> str | None:
     return None
 
 
+_BIG_ENDIAN_HEADER = (
+    "big-endian header (imgtool -e big): bootutil reads the header in the CPU's byte order, "
+    "so a little-endian bootloader sees magic 0x3db8f396 and rejects the image; sign "
+    "without -e big"
+)
+_BIG_ENDIAN_TLVS = (
+    "imgtool -e big packs each TLV type byte first and bootutil reads it_type as 16 bits, so "
+    "even a big-endian bootloader sees SHA256 as 0x1000 and finds no hash TLV; the checks "
+    "below read the types as imgtool meant them"
+)
+
+
 def _structure_checks(parsed: ParsedImage, slot_size: int | None) -> list[Check]:
+    if parsed.endian == "big":
+        return [Check("header", False, _BIG_ENDIAN_HEADER), Check("tlv", False, _BIG_ENDIAN_TLVS)]
     hdr = parsed.header
     detail = f"version {hdr.version}, {hdr.img_size} payload bytes, flags {int(hdr.flags):#x}"
     ok = slot_size is None or parsed.hashed_size < slot_size
@@ -394,6 +408,7 @@ def verify_image(
             (Check("header", False, str(exc)),), EncryptionState.UNKNOWN, False, slot
         )
     checks = _structure_checks(parsed, slot_size)
+    parsed = parsed.with_imgtool_types()
     unwrap, plainkey = _unwrap_check(parsed, device_key, slot)
     checks.append(unwrap)
     outcome = _hash_check(parsed, plainkey, device_key, slot)
@@ -437,7 +452,8 @@ def decrypt_image(data: bytes, device_key: DeviceKey) -> DecryptedImage:
     :raises ImageError: the image is not encrypted, or already plaintext (``--clear``).
     :raises VerificationError: unwrap failed or the decrypted payload does not match its hash.
     """
-    parsed = ParsedImage.loads(data)
+    # An -e big image is no bootloader's, but its content is decrypted like any other.
+    parsed = ParsedImage.loads(data).with_imgtool_types()
     if not parsed.is_encrypted_flag:
         raise ImageError("the image is not encrypted (no ENCRYPTED flag): nothing to decrypt")
     key = _unwrap(parsed, device_key)

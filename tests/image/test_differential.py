@@ -38,6 +38,7 @@ from imgtool.main import imgtool
 from intelhex import IntelHex
 
 from mcuseal.cli import main
+from mcuseal.errors import ImageFormatError
 from mcuseal.image import (
     DeviceKey,
     EncryptionState,
@@ -107,6 +108,7 @@ GUARD_RAILS = {
     "--pure with -E": r"--pure cannot be combined with -E",
     "--hmac-sha 512 without X25519": r"--hmac-sha 512 (needs|works only with) an X25519",
     "bootutil's trailer does not fit": r"bootutil's trailer",
+    "image and trailer do not fit -S 0": r"do not fit a 0-byte slot",
     "-H not a multiple of 16 with -E": r"not a multiple of 16: an encrypted",
 }
 # Where mcuseal deliberately succeeds although imgtool 2.5.0 refuses.
@@ -125,6 +127,7 @@ class Draw:
     in_ext: str
     out_ext: str
     in_base: int
+    gap: int
     allow_unsigned: bool
     custom_files: dict[str, bytes] = field(default_factory=dict)
 
@@ -153,7 +156,7 @@ def draws(draw: st.DrawFn) -> Draw:
             head = b"\x01" + head[1:]  # imgtool and mcuseal both refuse
         payload = head + body
     args += ["-H", draw(st.sampled_from([hex(header), str(header)]))]
-    slot = draw(st.sampled_from([0x800, 0x2000, 0x4000, 0x10000, 0x20000, 0x20000, 0x20000]))
+    slot = draw(st.sampled_from([0, 0x800, 0x2000, 0x4000, 0x10000] + [0x20000] * 4))
     args += ["-S", hex(slot)]
     major, minor = draw(st.sampled_from([0, 1, 2, 255] * 5 + [256])), draw(st.integers(0, 255))
     version = f"{major}.{minor}"
@@ -161,6 +164,8 @@ def draws(draw: st.DrawFn) -> Draw:
         version += f".{draw(st.integers(0, 65535))}"
         if draw(st.booleans()):
             version += f"+{draw(st.sampled_from([0, 1, 4294967295] * 3 + [4294967296]))}"
+    if draw(st.integers(0, 19)) == 0:  # spellings imgtool's version grammar refuses
+        version = draw(st.sampled_from([" 1.2", "1.2 ", "01.2", "1.2.3.4", "1.2+3", "1..2", ""]))
     args += ["-v", version]
     if sign_key is not None:
         args += ["-k", sign_key]
@@ -243,7 +248,8 @@ def draws(draw: st.DrawFn) -> Draw:
         args += ["-e", "big"]
     in_ext = draw(st.sampled_from(["bin", "bin", "hex"]))
     out_ext = draw(st.sampled_from(["bin", "bin", "hex"]))
-    in_base = draw(st.sampled_from([0, 0x1000, 0x10000, 0x8000000]))
+    in_base = draw(st.sampled_from([0, 0x100, 0x1000, 0x10000, 0x8000000]))
+    gap = draw(st.sampled_from([0, 0, 0, 1, 0x20, 0x10000]))  # hex input with two segments
     if out_ext == "hex" and (in_ext == "bin" or draw(st.booleans())):
         args += ["-x", hex(draw(st.sampled_from([0, 0x8000, 0x10000])))]
     return Draw(
@@ -254,6 +260,7 @@ def draws(draw: st.DrawFn) -> Draw:
         in_ext,
         out_ext,
         in_base,
+        gap,
         allow_unsigned=draw(st.booleans()),
         custom_files=custom_files,
     )
@@ -387,7 +394,7 @@ def _image_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _check_verifies(d: Draw, env: Env, data: bytes) -> None:
+def _check_verifies(d: Draw, env: Env, data: bytes, app: bytes) -> None:
     """mcuseal's output passes mcuseal's own bootloader checks with the keys it was made for."""
     parsed = ParsedImage.loads(data)
     if parsed.endian == "big":  # no bootloader accepts these (tests/image/test_big_endian.py)
@@ -410,7 +417,7 @@ def _check_verifies(d: Draw, env: Env, data: bytes) -> None:
     if device is not None and not clear and parsed.payload_size:
         assert report.encryption is EncryptionState.ENCRYPTED
         plain = decrypt_image(data, device).payload
-        body = d.payload if "--pad-header" in d.args else d.payload[_header(d) :]
+        body = app if "--pad-header" in d.args else app[_header(d) :]
         assert plain[: len(body)] == body
 
 
@@ -422,7 +429,9 @@ def _write_input(d: Draw, tmp: Path) -> Path:
     infile = tmp / f"app.{d.in_ext}"
     if d.in_ext == "hex":
         ih = IntelHex()
-        ih.frombytes(d.payload, offset=d.in_base)
+        half = len(d.payload) // 2
+        ih.frombytes(d.payload[:half], offset=d.in_base)
+        ih.frombytes(d.payload[half:], offset=d.in_base + half + d.gap)
         ih.write_hex_file(str(infile))
     else:
         infile.write_bytes(d.payload)
@@ -462,8 +471,8 @@ def check(d: Draw, env: Env) -> str:
         reference = None
         if theirs.ok:
             assert theirs.output is not None
-            ref_bytes = _image_bytes(tmp / f"imgtool.{d.out_ext}")
-            reference = ParsedImage.loads(ref_bytes)
+            with contextlib.suppress(ImageFormatError):  # -S 0 --pad: trailer before image
+                reference = ParsedImage.loads(_image_bytes(tmp / f"imgtool.{d.out_ext}"))
         extra = ["--allow-unsigned"] if d.allow_unsigned else []
         ours_path = tmp / f"mcuseal.{d.out_ext}"
         code, stderr = _run_mcuseal(args + extra, infile, ours_path, env, reference)
@@ -472,7 +481,7 @@ def check(d: Draw, env: Env) -> str:
             ours = ours_path.read_bytes()
             if theirs.ok:
                 assert ours == theirs.output, "output differs from imgtool's"
-                _check_verifies(d, env, _image_bytes(ours_path))
+                _check_verifies(d, env, _image_bytes(ours_path), _image_bytes(infile))
                 return "identical"
             # imgtool refused: only where mcuseal deliberately goes further.
             kek = d.enc_key is not None and d.enc_key.endswith(".b64")
@@ -480,7 +489,7 @@ def check(d: Draw, env: Env) -> str:
             assert kek or pair, f"mcuseal accepted what imgtool refuses: {theirs.message}"
             if pair:
                 assert "warning: " in stderr and "Kconfig" in stderr
-            _check_verifies(d, env, _image_bytes(ours_path))
+            _check_verifies(d, env, _image_bytes(ours_path), _image_bytes(infile))
             return "extension"
         assert not ours_path.exists(), "partial output"
         assert code == 2, (code, stderr)

@@ -35,7 +35,7 @@ OPTS = SignOptions(header_size=0x200, pad_header=True, slot_size=0x20000, versio
         ({"align": 3}, "--align 3"),
         ({"max_align": 4}, "--max-align 4"),
         ({"erased_val": 1}, "erased-val"),
-        ({"pad": True, "slot_size": 0}, "need -S"),
+        ({"pad": True, "slot_size": 0}, "do not fit a 0-byte slot"),
         ({"security_counter": 1 << 32}, "32 bits"),
         ({"load_addr": 0x1000, "rom_fixed": 0x2000}, "cannot be used together"),
         ({"pure": True, "sha": 512}, "drop --sha"),

@@ -123,7 +123,11 @@ class SignOptions:
         if self.erased_val not in (0x00, 0xFF):
             raise UsageError("-R/--erased-val must be 0 or 0xff")
         if self.pads and self.slot_size == 0:
-            raise UsageError("--pad/--confirm/--test need -S/--slot-size to know where to pad to")
+            # imgtool writes the trailer in front of the image here: no slot holds that.
+            raise UsageError(
+                "--pad/--confirm/--test with -S 0: the image and its trailer do not fit a "
+                "0-byte slot; give -S/--slot-size"
+            )
         sc = self.security_counter
         if sc is not None and sc != "auto" and not 0 <= int(sc) <= 0xFFFFFFFF:
             raise UsageError(f"-s/--security-counter {sc} does not fit in 32 bits")

@@ -128,7 +128,8 @@ class ImageVersion:
 
         :raises ImageError: on bad syntax or a field out of its header range.
         """
-        m = _VERSION_RE.match(text.strip())
+        # No strip(): imgtool refuses " 1.2", and a drop-in must refuse what it refuses.
+        m = _VERSION_RE.match(text)
         if m is None:
             raise ImageError(
                 f"invalid version {text!r}: use maj.min.rev+build with later parts optional, "

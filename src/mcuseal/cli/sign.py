@@ -483,7 +483,7 @@ def _write_image(args: argparse.Namespace, image: SignedImage, hex_base: int | N
 def run(args: argparse.Namespace) -> int:
     from mcuseal._io import atomic_write
     from mcuseal.cli import _output
-    from mcuseal.cli._imagefile import check_output_path, is_hex, read_input
+    from mcuseal.cli._imagefile import check_output_path, is_hex
     from mcuseal.image.sign import sign_image
 
     if args.compression != "disabled":
@@ -502,6 +502,11 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.outfile, inputs=(args.infile,))
     if args.sig_out:
         check_output_path(args.sig_out, inputs=(args.infile,))
+        if Path(args.sig_out).resolve() == Path(args.outfile).resolve():
+            raise UsageError(
+                f"--sig-out {args.sig_out} is OUTFILE too: the signature would replace the "
+                "image; choose another name"
+            )
     keys = load_keys(args, options)
 
     input_base: int | None = None
@@ -511,7 +516,8 @@ def run(args: argparse.Namespace) -> int:
 
         input_base, source = load_hex(args.infile)
     else:
-        read_input(args.infile, "input") if Path(args.infile).is_dir() else None
+        if Path(args.infile).is_dir():
+            raise InputError(f"input {args.infile} is a directory; pass a file")
         try:
             source = open(args.infile, "rb")  # noqa: SIM115 - closed below, streamed twice
         except FileNotFoundError:

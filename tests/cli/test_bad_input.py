@@ -6,6 +6,7 @@ the message.  The output paths are checked to be absent afterwards (no partial f
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,6 +126,8 @@ CASES: list[Case] = [
      "enc-ec256-priv.pem"),
     ("sample KEK", lambda c: c.sign("-E", c.keys.sample("enc-aes128kw.b64")), 2,
      "sample KEK enc-aes128kw.b64"),
+    ("hex base below zero", lambda c: [*c.sign("--pad-header")[:-2], _low_hex(c), c.tmp / "o.hex"],
+     2, "is negative"),
     ("hex output without address", lambda c: [*c.sign()[:-1], c.tmp / "out.hex"], 2,
      "-x/--hex-addr"),
     # -- verify / decrypt / key commands
@@ -157,6 +160,17 @@ CASES: list[Case] = [
     ("keygen into missing dir", lambda c: ["keygen", "-t", "x25519", "-k", c.tmp / "d" / "k.pem"],
      2, "does not exist; create it"),
 ]  # fmt: skip
+
+
+def _low_hex(c: Ctx) -> Path:
+    """A .hex input at 0x100: --pad-header 0x200 would put the header at -0x100."""
+    from intelhex import IntelHex
+
+    ih = IntelHex()
+    ih.frombytes(b"app", offset=0x100)
+    text = io.StringIO()
+    ih.write_hex_file(text)
+    return c.write("low.hex", text.getvalue().encode())
 
 
 def _truncated(c: Ctx) -> Path:

@@ -480,6 +480,7 @@ def check(d: Draw, env: Env) -> str:
             assert ours_path.exists()
             ours = ours_path.read_bytes()
             if theirs.ok:
+                assert reference is not None, "imgtool's output is no image; mcuseal's must not be"
                 assert ours == theirs.output, "output differs from imgtool's"
                 _check_verifies(d, env, _image_bytes(ours_path), _image_bytes(infile))
                 return "identical"
@@ -494,6 +495,10 @@ def check(d: Draw, env: Env) -> str:
         assert not ours_path.exists(), "partial output"
         assert code == 2, (code, stderr)
         message = _one_line_error(stderr)
+        if theirs.ok and reference is None:
+            # imgtool "succeeded" with bytes that are no image (-S 0 --pad puts the trailer
+            # first; a .hex base lowered below 0 by --pad-header wraps the header to 0xff00).
+            return "imgtool wrote no image, mcuseal refuses"
         if theirs.ok:
             rails = [k for k, pattern in GUARD_RAILS.items() if re.search(pattern, message)]
             assert rails, f"mcuseal refused what imgtool accepts, not a guard rail: {message}"

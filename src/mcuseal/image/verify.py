@@ -28,7 +28,7 @@ from mcuseal.image.crypto import (
     verify_signature,
 )
 from mcuseal.image.parse import ParsedImage
-from mcuseal.image.structs import ImageFlags, TlvType
+from mcuseal.image.structs import SIG_TLVS, ImageFlags, TlvType
 
 Slot = Literal["secondary", "primary"]
 _CHUNK = 1 << 20
@@ -108,25 +108,23 @@ def _hash_chunks(parsed: ParsedImage, hash_new: HashFactory, key: bytes | None) 
 def _region_chunks(parsed: ParsedImage, key: bytes | None) -> Iterator[bytes | memoryview]:
     """The hashed region with the payload decrypted under *key* (as stored when None)."""
     view = memoryview(parsed.data)
-    start, end = parsed.payload_offset, parsed.payload_offset + parsed.payload_size
-    yield view[:start]
-    if key is None:
-        yield view[start:end]
-    else:
-        enc = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).decryptor()
-        for off in range(start, end, _CHUNK):
-            yield enc.update(view[off : min(off + _CHUNK, end)])
-        enc.finalize()
+    end = parsed.payload_offset + parsed.payload_size
+    yield view[: parsed.payload_offset]
+    yield from _payload_chunks(parsed, key)
     yield view[end : parsed.hashed_size]
 
 
-def _decrypted_payload(parsed: ParsedImage, key: bytes) -> Iterator[bytes]:
+def _payload_chunks(parsed: ParsedImage, key: bytes | None) -> Iterator[bytes | memoryview]:
+    """The payload, decrypted under *key* (as stored when None), in chunks."""
     view = memoryview(parsed.data)
     start, end = parsed.payload_offset, parsed.payload_offset + parsed.payload_size
-    enc = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).decryptor()
+    if key is None:
+        yield view[start:end]
+        return
+    dec = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).decryptor()
     for off in range(start, end, _CHUNK):
-        yield enc.update(view[off : min(off + _CHUNK, end)])
-    enc.finalize()
+        yield dec.update(view[off : min(off + _CHUNK, end)])
+    dec.finalize()
 
 
 def _trusted_public(keys: Sequence[object]) -> list[tuple[bytes, object, KeyKind]]:
@@ -334,7 +332,7 @@ def _key_match(key_tlv_type: int, key_tlv_value: bytes, pub: bytes) -> bool:
 def _signature_checks(
     parsed: ParsedImage, trusted: list[tuple[bytes, object, KeyKind]]
 ) -> tuple[list[Check], int | None]:
-    sig_tlvs = [t for t in parsed.unprotected_tlvs if t.type in _SIG_KINDS]
+    sig_tlvs = [t for t in parsed.unprotected_tlvs if t.type in SIG_TLVS]
     key_tlv = parsed.find(TlvType.KEYHASH) or parsed.find(TlvType.PUBKEY)
     if not trusted:
         note = "" if sig_tlvs else "; image is not signed"
@@ -423,9 +421,6 @@ def verify_image(
     )
 
 
-_SIG_KINDS = (TlvType.ECDSA_SIG, TlvType.ED25519, TlvType.RSA2048_PSS, TlvType.RSA3072_PSS)
-
-
 @dataclass(frozen=True)
 class DecryptedImage:
     """The result of :func:`decrypt_image`."""
@@ -456,11 +451,17 @@ def decrypt_image(data: bytes, device_key: DeviceKey) -> DecryptedImage:
     parsed = ParsedImage.loads(data).with_imgtool_types()
     if not parsed.is_encrypted_flag:
         raise ImageError("the image is not encrypted (no ENCRYPTED flag): nothing to decrypt")
-    key = _unwrap(parsed, device_key)
+    payload = b"".join(_payload_chunks(parsed, _unwrap(parsed, device_key)))
     hash_tlv = parsed.hash_tlv
     if hash_tlv is not None:
+        # Hash the plaintext just made rather than decrypting a second time.
         hash_new = _HASH_BY_TLV[TlvType(hash_tlv.type)]
-        if _hash_chunks(parsed, hash_new, key) != hash_tlv.value:
+        h = hash_new()
+        view = memoryview(parsed.data)
+        h.update(view[: parsed.payload_offset])
+        h.update(payload)
+        h.update(view[parsed.payload_offset + parsed.payload_size : parsed.hashed_size])
+        if h.digest() != hash_tlv.value:
             if _hash_chunks(parsed, hash_new, None) == hash_tlv.value:
                 raise ImageError(
                     "the payload is already plaintext (a --clear image): nothing to decrypt"
@@ -469,7 +470,6 @@ def decrypt_image(data: bytes, device_key: DeviceKey) -> DecryptedImage:
                 "the decrypted payload does not match the image hash: wrong device key or a "
                 "corrupt image"
             )
-    payload = b"".join(_decrypted_payload(parsed, key))
     return DecryptedImage(parsed, payload)
 
 

@@ -25,6 +25,7 @@ from mcuseal.errors import ImageError, UsageError
 from mcuseal.image import rng
 from mcuseal.image.crypto import KeyKind, KeyWrapper, Signer
 from mcuseal.image.structs import (
+    ENC_TLVS,
     IMAGE_HEADER_SIZE,
     IMAGE_MAGIC,
     TLV_VENDOR_MAX,
@@ -323,10 +324,7 @@ class SignedImage:
 
     @property
     def enc_tlv(self) -> Tlv | None:
-        for tlv in self.unprotected_tlvs:
-            if 0x30 <= tlv.type <= 0x34:
-                return tlv
-        return None
+        return next((t for t in self.unprotected_tlvs if t.type in ENC_TLVS), None)
 
     def _payload_chunks(self, *, encrypt: bool) -> Iterator[bytes | memoryview]:
         lay = self._layout
@@ -399,10 +397,7 @@ class SignedImage:
 
     def hashed_region(self) -> bytes:
         """The plaintext region the hash covers (``--vector-to-sign payload``)."""
-        parts: list[bytes] = [self._layout.header_block]
-        parts.extend(bytes(c) for c in self._payload_chunks(encrypt=False))
-        parts.append(self._layout.protected_area)
-        return b"".join(parts)
+        return _region(self._source, self._layout)
 
     def vector_to_sign(self, kind: Literal["payload", "digest"]) -> bytes:
         """What ``imgtool sign --vector-to-sign`` writes: the hashed region or its digest."""

@@ -360,7 +360,8 @@ def _check_dev(keys: _Keys, key: object, role: str, path: str, allow: bool) -> N
 
 def load_keys(args: argparse.Namespace, options: SignOptions) -> _Keys:
     """Load and vet every key the arguments name; raise before any output exists."""
-    from mcuseal.image.crypto import EncScheme, key_kind, public_key_bytes
+    from mcuseal.image.crypto import key_kind, public_key_bytes
+    from mcuseal.image.sign import check_encryption
     from mcuseal.keys import load_key, load_key_or_kek, load_private_key, signer_for, wrapper_for
 
     keys = _Keys()
@@ -397,18 +398,10 @@ def load_keys(args: argparse.Namespace, options: SignOptions) -> _Keys:
         _check_dev(keys, enc, "encryption key", args.encrypt, args.allow_dev_keys)
         keys.wrapper = wrapper_for(enc, path=args.encrypt)
         scheme = keys.wrapper.scheme
-        if isinstance(enc, bytes) and len(enc) * 8 != options.encrypt_keylen:
-            kek_bits = len(enc) * 8
-            raise KeyError_(
-                f"KEK {args.encrypt} is AES-{kek_bits} but --encrypt-keylen is "
-                f"{options.encrypt_keylen}; bootutil requires them equal: use --encrypt-keylen "
-                f"{kek_bits} or a {options.encrypt_keylen // 8}-byte KEK"
-            )
-        if options.hmac_sha == 512 and scheme is not EncScheme.ECIES_X25519:
-            raise UsageError(
-                f"--hmac-sha 512 needs an X25519 -E key (TLV 0x34); {args.encrypt} is "
-                f"{scheme.value}: drop --hmac-sha"
-            )
+        try:
+            check_encryption(options, keys.wrapper)
+        except KeyError_ as err:
+            raise KeyError_(f"-E {args.encrypt}: {err}") from None
         sig_kind = _signature_kind(keys)
         if sig_kind is None and not args.vector_to_sign and not args.allow_unsigned:
             raise UsageError(
@@ -494,11 +487,6 @@ def run(args: argparse.Namespace) -> int:
     options = build_options(args)
     if args.sig_out and not (args.key or args.fix_sig):
         raise UsageError("--sig-out needs a signature: add -k KEY")
-    if args.pure and args.encrypt:
-        raise UsageError(
-            "--pure cannot be combined with -E: the device verifies a pure signature over the "
-            "slot contents, which are ciphertext; sign without --pure"
-        )
     check_output_path(args.outfile, inputs=(args.infile,))
     if args.sig_out:
         check_output_path(args.sig_out, inputs=(args.infile,))

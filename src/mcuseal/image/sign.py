@@ -21,9 +21,9 @@ from typing import BinaryIO, Literal
 import cbor2
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from mcuseal.errors import ImageError, UsageError
+from mcuseal.errors import ImageError, KeyError_, UsageError
 from mcuseal.image import rng
-from mcuseal.image.crypto import KeyKind, KeyWrapper, Signer
+from mcuseal.image.crypto import EncScheme, KeyKind, KeyWrapper, Signer
 from mcuseal.image.structs import (
     ENC_TLVS,
     IMAGE_HEADER_SIZE,
@@ -480,16 +480,7 @@ def sign_image(
     """
     if sum(x is not None for x in (signer, external_signature, public_key)) > 1:
         raise UsageError("give one of a signing key (-k), --fix-sig or a public key, not several")
-    if options.pure and encrypt_to is not None:
-        raise UsageError(
-            "--pure cannot be combined with -E: the device verifies a pure signature over the "
-            "slot contents, which are ciphertext; sign without --pure"
-        )
-    if encrypt_to is not None and options.header_size % 16:
-        raise UsageError(
-            f"-H/--header-size {options.header_size:#x} is not a multiple of 16: an encrypted "
-            "payload must start on an AES block; use 0x200"
-        )
+    check_encryption(options, encrypt_to)
 
     kind: KeyKind | None
     pub: bytes | None
@@ -607,6 +598,39 @@ def sign_image(
     return image
 
 
+def check_encryption(options: SignOptions, encrypt_to: KeyWrapper | None) -> None:
+    """Refuse encryption settings the bootloader cannot use, before any payload is read.
+
+    :raises UsageError: ``--pure`` with encryption, ``-H`` off an AES block, ``--hmac-sha 512``
+        for a key other than X25519.
+    :raises KeyError_: an AES-KW KEK whose length is not ``--encrypt-keylen``.
+    """
+    if encrypt_to is None:
+        return
+    if options.pure:
+        raise UsageError(
+            "--pure cannot be combined with -E: the device verifies a pure signature over the "
+            "slot contents, which are ciphertext; sign without --pure"
+        )
+    if options.header_size % 16:
+        raise UsageError(
+            f"-H/--header-size {options.header_size:#x} is not a multiple of 16: an encrypted "
+            "payload must start on an AES block; use 0x200"
+        )
+    scheme = encrypt_to.scheme
+    if options.hmac_sha == 512 and scheme is not EncScheme.ECIES_X25519:
+        raise UsageError(
+            f"--hmac-sha 512 needs an X25519 -E key (TLV 0x34), not {scheme.value}: drop --hmac-sha"
+        )
+    kek_bits = getattr(encrypt_to, "kek_bits", None)
+    if kek_bits is not None and kek_bits != options.encrypt_keylen:
+        raise KeyError_(
+            f"KEK is AES-{kek_bits} but --encrypt-keylen is {options.encrypt_keylen}; bootutil "
+            f"requires them equal: use --encrypt-keylen {kek_bits} or a "
+            f"{options.encrypt_keylen // 8}-byte KEK"
+        )
+
+
 def _region(source: _Source, layout: _Layout) -> bytes:
     parts: list[bytes] = [layout.header_block]
     parts.extend(bytes(c) for c in source.read(layout.payload_start, layout.payload_end))
@@ -662,6 +686,7 @@ __all__ = [
     "PayloadSource",
     "SignOptions",
     "SignedImage",
+    "check_encryption",
     "check_fits",
     "select_hash",
     "sign_image",

@@ -251,12 +251,6 @@ def imgtool_tlv_type(read_type: int, endian: Endian) -> int:
     return read_type
 
 
-def tlv_area_size(values: Iterable[bytes]) -> int:
-    """Size of a TLV area holding entries with these values (0 when empty)."""
-    sizes = [TLV_HEADER_SIZE + len(v) for v in values]
-    return TLV_INFO_SIZE + sum(sizes) if sizes else 0
-
-
 def align_up(value: int, align: int) -> int:
     """Round *value* up to a multiple of the power-of-two *align*."""
     return (value + align - 1) & ~(align - 1)

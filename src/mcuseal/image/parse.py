@@ -33,6 +33,8 @@ from mcuseal.image.structs import (
 from mcuseal.image.trailer import TrailerInfo
 
 _BOTH_AES = ImageFlags.ENCRYPTED_AES128 | ImageFlags.ENCRYPTED_AES256
+#: TLV info and TLV entry headers: two u16 in the image's byte order.
+_U16_PAIR = {"little": struct.Struct("<HH"), "big": struct.Struct(">HH")}
 
 
 def _detect_endian(data: bytes) -> Endian:
@@ -51,7 +53,7 @@ def _detect_endian(data: bytes) -> Endian:
 
 
 def _walk(data: bytes, start: int, end: int, endian: Endian, area: str) -> tuple[Tlv, ...]:
-    fmt = struct.Struct(("<" if endian == "little" else ">") + "HH")
+    fmt = _U16_PAIR[endian]
     off = start
     out: list[Tlv] = []
     while off < end:
@@ -112,7 +114,7 @@ class ParsedImage:
                 f"image is truncated: header says the payload ends at 0x{tlv_off:x} but the "
                 f"file is {len(data)} bytes; use the complete signed image"
             )
-        fmt = struct.Struct(("<" if endian == "little" else ">") + "HH")
+        fmt = _U16_PAIR[endian]
         magic, total = fmt.unpack_from(data, tlv_off)
         protected: tuple[Tlv, ...] = ()
         if magic == TLV_PROT_INFO_MAGIC:

@@ -44,3 +44,18 @@ def test_mcuseal_writes_what_imgtool_writes(
     assert ours.read_bytes() == theirs.read_bytes()
     err = capsys.readouterr().err
     assert f"warning: {warning}" in err if warning else "warning" not in err
+
+
+def test_empty_hex_input_with_pad_header(keys: Keys, tmp_path: Path) -> None:
+    """A .hex input without data: imgtool signs an empty payload (no base address)."""
+    empty = tmp_path / "empty.hex"
+    empty.write_text(":00000001FF\n")
+    args = ["--pad-header", "-H", "0x200", "-S", "0x20000", "-v", "1.0", "-k", str(keys.ed25519)]
+    theirs, ours = tmp_path / "imgtool.bin", tmp_path / "mcuseal.bin"
+    result = CliRunner().invoke(imgtool, ["sign", *args, str(empty), str(theirs)])
+    assert result.exit_code == 0, result.output
+    assert run_cli(["sign", *args, empty, ours]) == 0
+    assert ours.read_bytes() == theirs.read_bytes()
+    # Without an address in the input, a .hex output needs -x, in both tools.
+    assert run_cli(["sign", *args, empty, tmp_path / "out.hex"]) == 2
+    assert not (tmp_path / "out.hex").exists()

@@ -17,10 +17,12 @@ from mcuseal.errors import InputError, UsageError
 from mcuseal.image.sign import SignedImage
 
 
-def load_hex(source: str | os.PathLike[str] | bytes) -> tuple[int, bytes]:
+def load_hex(source: str | os.PathLike[str] | bytes) -> tuple[int | None, bytes]:
     """Read an Intel HEX file (a path, or its text as bytes).
 
-    :returns: (lowest address, contiguous bytes with gaps filled with 0xff) as imgtool loads it.
+    :returns: (lowest address, contiguous bytes with gaps filled with 0xff) as imgtool loads it;
+        a file without data records gives ``(None, b"")``, as in imgtool (which then needs
+        ``-x`` for a ``.hex`` output).
     :raises InputError: the file is missing or not valid Intel HEX.
     """
     ih = IntelHex()
@@ -33,7 +35,7 @@ def load_hex(source: str | os.PathLike[str] | bytes) -> tuple[int, bytes]:
         raise InputError(f"cannot read Intel HEX input: {exc}") from None
     base = ih.minaddr()
     if base is None:
-        raise InputError("the Intel HEX input holds no data")
+        return None, b""
     return int(base), bytes(ih.tobinarray())
 
 

@@ -257,4 +257,3 @@ def _der(tag: int, content: bytes) -> bytes:
         return bytes([tag, n]) + content
     size = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return bytes([tag, 0x80 | len(size)]) + size + content
-

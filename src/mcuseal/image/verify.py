@@ -332,48 +332,77 @@ def _key_match(key_tlv_type: int, key_tlv_value: bytes, pub: bytes) -> bool:
 def _signature_checks(
     parsed: ParsedImage, trusted: list[tuple[bytes, object, KeyKind]]
 ) -> tuple[list[Check], int | None]:
-    sig_tlvs = [t for t in parsed.unprotected_tlvs if t.type in SIG_TLVS]
-    key_tlv = parsed.find(TlvType.KEYHASH) or parsed.find(TlvType.PUBKEY)
+    """``bootutil_img_validate()``'s key and signature walk over every TLV, in image order.
+
+    A KEYHASH/PUBKEY TLV selects the key (or none, when it matches no trusted key); the next
+    signature TLV of that key's type is checked against it and clears the selection; a
+    signature with no key selected is skipped.  The last signature checked decides.
+    """
     if not trusted:
-        note = "" if sig_tlvs else "; image is not signed"
+        signed = any(t.type in SIG_TLVS for t in parsed.tlvs)
+        note = "" if signed else "; image is not signed"
         return [
             Check("key hash", None, "no trusted keys given" + note),
             Check("signature", None, "no trusted keys given"),
         ], None
-    if key_tlv is None or not sig_tlvs:
+    hash_tlv = parsed.hash_tlv
+    selected: int | None = None
+    matched: int | None = None
+    key_tlvs = 0
+    verdict: tuple[bool, int, KeyKind] | None = None
+    for tlv in parsed.tlvs:
+        if tlv.type in (TlvType.KEYHASH, TlvType.PUBKEY):
+            key_tlvs += 1
+            selected = next(
+                (
+                    i
+                    for i, (pub, _, _) in enumerate(trusted)
+                    if _key_match(tlv.type, tlv.value, pub)
+                ),
+                None,
+            )
+            matched = selected if selected is not None else matched
+        elif tlv.type in SIG_TLVS and selected is not None:
+            _, pub_obj, kind = trusted[selected]
+            if tlv.type != kind.sig_tlv:
+                continue  # not the type this bootloader is built to check
+            # A pure signature covers the region as stored in the slot; otherwise the digest.
+            if parsed.is_pure:
+                ok = verify_signature(pub_obj, kind, tlv.value, bytes(parsed.hashed_region()))
+            else:
+                ok = hash_tlv is not None and verify_signature(
+                    pub_obj, kind, tlv.value, hash_tlv.value
+                )
+            verdict = (ok, selected, kind)
+            selected = None
+    sig_present = any(t.type in SIG_TLVS for t in parsed.tlvs)
+    if key_tlvs == 0 or not sig_present:
         return [
             Check("key hash", False, "image is not signed (no KEYHASH/PUBKEY TLV)"),
             Check("signature", False, "image is not signed: sign it with -k"),
         ], None
-    index = next(
-        (
-            i
-            for i, (pub, _, _) in enumerate(trusted)
-            if _key_match(key_tlv.type, key_tlv.value, pub)
-        ),
-        None,
-    )
-    if index is None:
+    if matched is None:
         return [
             Check("key hash", False, "signed by a key that is not among the trusted keys (-k)"),
             Check("signature", False, "no trusted key matches"),
         ], None
-    key_check = Check("key hash", True, f"trusted key #{index + 1}")
-    _, pub_obj, kind = trusted[index]
-    sig_tlv = next((t for t in sig_tlvs if t.type == kind.sig_tlv), None)
-    hash_tlv = parsed.hash_tlv
-    if sig_tlv is None:
+    if verdict is None:
+        kind = trusted[matched][2]
         return [
-            key_check,
-            Check("signature", False, f"no {kind.sig_tlv.name} TLV for this key"),
-        ], index
-    if hash_tlv is None:
-        return [key_check, Check("signature", False, "no hash TLV to verify against")], index
-    # A pure signature covers the region as stored in the slot; otherwise the digest.
-    signed = bytes(parsed.hashed_region()) if parsed.is_pure else hash_tlv.value
-    ok = verify_signature(pub_obj, kind, sig_tlv.value, signed)
-    detail = f"{kind.value}{' (pure)' if parsed.is_pure else ''}" if ok else "does not verify"
-    return [key_check, Check("signature", ok, detail)], index
+            Check("key hash", True, f"trusted key #{matched + 1}"),
+            Check("signature", False, f"no {kind.sig_tlv.name} TLV after the trusted key's TLV"),
+        ], matched
+    ok, index, kind = verdict
+    if ok:
+        detail = f"{kind.value}{' (pure)' if parsed.is_pure else ''}"
+    elif hash_tlv is None and not parsed.is_pure:
+        detail = "no hash TLV to verify against"
+    else:
+        detail = "does not verify"
+    return [
+        Check("key hash", True, f"trusted key #{index + 1}"),
+        Check("signature", ok, detail),
+    ], index
 
 
 def verify_image(

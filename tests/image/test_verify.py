@@ -256,3 +256,20 @@ def test_key_and_signature_walk_like_bootutil(keys: KeySet) -> None:
     assert not verify_image(last_bad, trusted_keys=trusted).accepted
     last_good = _reorder(mine, lambda t: [t[h], t[kh], bad, t[kh], t[sig]])
     assert verify_image(last_good, trusted_keys=trusted).accepted
+
+
+def test_unprotected_tlvs_outside_bootutils_allow_list_are_rejected(keys: KeySet) -> None:
+    """MCUBOOT_USE_TLV_ALLOW_LIST (default y): only key, hash, signature, ENC TLVs unprotected."""
+    ed = keys.private["sign-ed25519.pem"]
+    mine = sign_image(APP, OPTS, signer=CryptographySigner(ed)).to_bytes()
+    trusted = [ed.public_key()]
+    h, kh, sig = TlvType.SHA256, TlvType.KEYHASH, TlvType.ED25519
+    for extra in (Tlv(0xA0, b"vendor"), Tlv(TlvType.SEC_CNT, bytes(4))):
+        image = _reorder(mine, lambda t, x=extra: [t[h], x, t[kh], t[sig]])
+        report = verify_image(image, trusted_keys=trusted)
+        assert [c.name for c in report.failed] == ["tlv"]
+        assert "allow list" in report.failed[0].detail
+    # bootutil compares every hash TLV of its type: a second, different one fails.
+    two_hashes = _reorder(mine, lambda t: [t[h], Tlv(h, bytes(32)), t[kh], t[sig]])
+    report = verify_image(two_hashes, trusted_keys=trusted)
+    assert [c.name for c in report.failed] == ["hash"]

@@ -28,7 +28,7 @@ from mcuseal.image.crypto import (
     verify_signature,
 )
 from mcuseal.image.parse import ParsedImage
-from mcuseal.image.structs import SIG_TLVS, ImageFlags, TlvType
+from mcuseal.image.structs import ENC_TLVS, HASH_TLVS, SIG_TLVS, ImageFlags, TlvType
 
 Slot = Literal["secondary", "primary"]
 _CHUNK = 1 << 20
@@ -215,7 +215,22 @@ def _structure_checks(parsed: ParsedImage, slot_size: int | None) -> list[Check]
         if tlv_ok
         else f"TLV area ends at 0x{parsed.tlv_end:x}, past the slot size 0x{slot_size:x}"
     )
+    stray = next((t for t in parsed.unprotected_tlvs if t.type not in _UNPROTECTED_OK), None)
+    if stray is not None:
+        tlv_ok = False
+        tlv_detail = (
+            f"TLV {stray.type_name} is in the unprotected area, where bootutil's allow list "
+            "(MCUBOOT_USE_TLV_ALLOW_LIST, on by default) admits only key, hash, signature and "
+            "key-wrapping TLVs; sign it as a protected TLV"
+        )
     return [Check("header", ok, detail), Check("tlv", tlv_ok, tlv_detail)]
+
+
+#: ``allowed_unprot_tlvs`` of ``image_validate.c`` (the union over build options: SIG_PURE in
+#: pure builds, one of the two X25519 types), plus ECDSA224 (0x21), which it still lists.
+_UNPROTECTED_OK = frozenset(
+    {TlvType.KEYHASH, TlvType.PUBKEY, TlvType.SIG_PURE, 0x21, *HASH_TLVS, *SIG_TLVS, *ENC_TLVS}
+)
 
 
 def _unwrap_check(
@@ -272,6 +287,10 @@ def _hash_check(
         )
     hash_new = _HASH_BY_TLV[TlvType(hash_tlv.type)]
     want = hash_tlv.value
+    if any(t.value != want for t in parsed.find_all(hash_tlv.type)):
+        # bootutil compares every TLV of its hash type: two that differ cannot both match.
+        check = Check("hash", False, f"two {TlvType(hash_tlv.type).name} TLVs disagree")
+        return _HashOutcome(check, EncryptionState.UNKNOWN, False)
     stored_ok = _hash_chunks(parsed, hash_new, None) == want
     name = TlvType(hash_tlv.type).name
     if not encrypted or parsed.payload_size == 0:

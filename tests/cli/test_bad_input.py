@@ -84,6 +84,8 @@ CASES: list[Case] = [
      2, "--fix-sig-pubkey"),
     ("fix-sig not base64", lambda c: c.sign("--fix-sig", c.write("s.b64", b"%%%"),
      "--fix-sig-pubkey", c.keys.p256_enc_pub, key=""), 2, "is not a base64 signature"),
+    ("sig-out with vector-to-sign", lambda c: c.sign("--vector-to-sign", "digest", "--sig-out",
+     c.tmp / "sig.b64"), 2, "--vector-to-sign makes none"),
     ("sig-out unsigned", lambda c: c.sign("--sig-out", c.tmp / "sig.b64", key=""), 2,
      "--sig-out needs a signature"),
     ("output directory missing", lambda c: [*c.sign()[:-1], c.tmp / "no" / "out.bin"], 2,

@@ -22,6 +22,10 @@ ROWS: list[Row] = [
     ("--clear without -E is ignored", lambda k: ["-k", k.ed25519, "--clear"],
      "--clear has no effect without -E"),
     ("-M 0: no swap status area", lambda k: ["-k", k.ed25519, "-M", "0", "--pad"], ""),
+    ("--vector-to-sign digest, padded and confirmed like an image", lambda k: [
+        "-k", k.ed25519, "--vector-to-sign", "digest", "--confirm", "--max-align", "16"], ""),
+    ("--vector-to-sign payload, overwrite-only pad, no key", lambda k: [
+        "--vector-to-sign", "payload", "--pad", "--overwrite-only", "-R", "0"], ""),
     ("--pure without a key: SHA-256 and SIG_PURE", lambda k: ["--pure"], ""),
 ]  # fmt: skip
 
@@ -59,3 +63,14 @@ def test_empty_hex_input_with_pad_header(keys: Keys, tmp_path: Path) -> None:
     # Without an address in the input, a .hex output needs -x, in both tools.
     assert run_cli(["sign", *args, empty, tmp_path / "out.hex"]) == 2
     assert not (tmp_path / "out.hex").exists()
+
+
+def test_vector_to_sign_hex_output(keys: Keys, app: Path, tmp_path: Path) -> None:
+    """A .hex OUTFILE gets the vector as Intel HEX at the image address (and trailer rows)."""
+    args = ["-H", hex(HEADER), "-S", "0x20000", "-v", "1.0", "-x", "0x8000", "--test"]
+    args += ["-k", str(keys.ed25519), "--vector-to-sign", "digest"]
+    theirs, ours = tmp_path / "imgtool.hex", tmp_path / "mcuseal.hex"
+    result = CliRunner().invoke(imgtool, ["sign", *args, str(app), str(theirs)])
+    assert result.exit_code == 0, result.output
+    assert run_cli(["sign", *args, app, ours]) == 0
+    assert ours.read_text() == theirs.read_text()

@@ -13,6 +13,7 @@ import argparse
 import base64
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -473,6 +474,30 @@ def _write_image(args: argparse.Namespace, image: SignedImage, hex_base: int | N
         image.write_to(out)
 
 
+def _write_vector(
+    args: argparse.Namespace,
+    vector: bytes,
+    options: SignOptions,
+    hex_base: int | None,
+    *,
+    encrypted: bool,
+) -> None:
+    """Save ``--vector-to-sign`` output as imgtool does: Intel HEX for a ``.hex`` name, and
+    with ``--pad`` fill and trailer up to the slot, exactly like an image."""
+    from mcuseal._io import atomic_write
+    from mcuseal.image.sign import padded_vector, trailer_rows
+
+    if hex_base is not None:
+        from mcuseal.image.hexfile import dump_hex
+
+        text = dump_hex(vector, hex_base, trailer_rows(options))
+        atomic_write(args.outfile, text.encode("ascii"))
+    elif options.pads:
+        atomic_write(args.outfile, padded_vector(vector, options, encrypted=encrypted))
+    else:
+        atomic_write(args.outfile, vector)
+
+
 def run(args: argparse.Namespace) -> int:
     from mcuseal._io import atomic_write
     from mcuseal.cli import _output
@@ -487,6 +512,8 @@ def run(args: argparse.Namespace) -> int:
     options = build_options(args)
     if args.sig_out and not (args.key or args.fix_sig):
         raise UsageError("--sig-out needs a signature: add -k KEY")
+    if args.sig_out and args.vector_to_sign:
+        raise UsageError("--sig-out needs a signature, and --vector-to-sign makes none: drop one")
     check_output_path(args.outfile, inputs=(args.infile,))
     if args.sig_out:
         check_output_path(args.sig_out, inputs=(args.infile,))
@@ -513,7 +540,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as err:
             raise InputError(f"cannot read input {args.infile}: {err.strerror}") from None
     hex_base: int | None = None
-    if is_hex(args.outfile) and not args.vector_to_sign:
+    if is_hex(args.outfile):
         from mcuseal.image.hexfile import output_base_addr
 
         hex_base = output_base_addr(
@@ -522,17 +549,22 @@ def run(args: argparse.Namespace) -> int:
             header_size=args.header_size,
             hex_addr=args.hex_addr,
         )
+    sign_options = options
+    if args.vector_to_sign:
+        # imgtool exports the vector before its size check; slot options only pad the file.
+        sign_options = replace(options, slot_size=0, pad=False, confirm=False, test=False)
     try:
         image = sign_image(
             source,
-            options,
+            sign_options,
             signer=keys.signer,
             encrypt_to=keys.wrapper,
             external_signature=keys.external,
             public_key=keys.vector_key,
         )
         if args.vector_to_sign:
-            atomic_write(args.outfile, image.vector_to_sign(args.vector_to_sign))
+            vector = image.vector_to_sign(args.vector_to_sign)
+            _write_vector(args, vector, options, hex_base, encrypted=keys.wrapper is not None)
         else:
             _write_image(args, image, hex_base)
     finally:

@@ -187,6 +187,16 @@ class SignOptions:
     def effective_max_sectors(self) -> int:
         return DEFAULT_MAX_SECTORS if self.max_sectors is None else self.max_sectors
 
+    def trailer_tail(self) -> tuple[int, bytes]:
+        """(length, bytes) of the trailer tail a padded output ends with (image_ok, magic)."""
+        return trailer_bytes(
+            max_align=self.effective_max_align,
+            erased_val=self.erased_val,
+            confirm=self.confirm,
+            overwrite_only=self.overwrite_only,
+            endian=self.endian,
+        )
+
     def security_counter_value(self) -> int | None:
         if self.security_counter == "auto":
             return self.version.security_counter()
@@ -352,13 +362,7 @@ class SignedImage:
         if not self.options.pads:
             return
         opts = self.options
-        tail_len, tail = trailer_bytes(
-            max_align=opts.effective_max_align,
-            erased_val=opts.erased_val,
-            confirm=opts.confirm,
-            overwrite_only=opts.overwrite_only,
-            endian=opts.endian,
-        )
+        tail_len, tail = opts.trailer_tail()
         fill = opts.slot_size - self.image_size - tail_len
         block = bytes([opts.erased_val]) * min(fill, CHUNK_SIZE)
         while fill > 0:
@@ -369,18 +373,7 @@ class SignedImage:
 
     def trailer_rows(self) -> list[tuple[int, bytes]]:
         """(slot offset, bytes) records imgtool writes into a padded ``.hex`` (no fill)."""
-        opts = self.options
-        if not opts.pads:
-            return []
-        max_align = opts.effective_max_align
-        rows: list[tuple[int, bytes]] = []
-        if (opts.test or opts.confirm) and not opts.overwrite_only:
-            flag = bytearray([opts.erased_val]) * max_align
-            if opts.confirm:
-                flag[0] = 0x01
-            rows.append((opts.slot_size - image_ok_offset_from_end(max_align), bytes(flag)))
-        rows.append((opts.slot_size - 16, boot_magic(max_align, opts.endian)))
-        return rows
+        return trailer_rows(self.options)
 
     def write_to(self, fileobj: BinaryIO) -> None:
         """Stream the output to a binary file object."""
@@ -402,6 +395,37 @@ class SignedImage:
     def vector_to_sign(self, kind: Literal["payload", "digest"]) -> bytes:
         """What ``imgtool sign --vector-to-sign`` writes: the hashed region or its digest."""
         return self.digest if kind == "digest" else self.hashed_region()
+
+
+def trailer_rows(opts: SignOptions) -> list[tuple[int, bytes]]:
+    """(slot offset, bytes) records imgtool writes into a padded ``.hex`` (no fill)."""
+    if not opts.pads:
+        return []
+    max_align = opts.effective_max_align
+    rows: list[tuple[int, bytes]] = []
+    if (opts.test or opts.confirm) and not opts.overwrite_only:
+        flag = bytearray([opts.erased_val]) * max_align
+        if opts.confirm:
+            flag[0] = 0x01
+        rows.append((opts.slot_size - image_ok_offset_from_end(max_align), bytes(flag)))
+    rows.append((opts.slot_size - 16, boot_magic(max_align, opts.endian)))
+    return rows
+
+
+def padded_vector(vector: bytes, opts: SignOptions, *, encrypted: bool) -> bytes:
+    """``--vector-to-sign`` output with ``--pad``, as imgtool saves it: the vector, then fill
+    and a trailer up to the slot size (imgtool's trailer estimate; no fits-in-slot check)."""
+    tsize = imgtool_trailer_size(
+        align=opts.align,
+        max_align=opts.effective_max_align,
+        max_sectors=opts.max_sectors,
+        overwrite_only=opts.overwrite_only,
+        encrypted=encrypted,
+        save_enctlv=opts.save_enctlv,
+    )
+    tail_len, tail = opts.trailer_tail()
+    fill = max(0, opts.slot_size - len(vector) - tsize) + tsize - tail_len
+    return vector + bytes([opts.erased_val]) * fill + tail
 
 
 def _protected_tlvs(
@@ -688,6 +712,8 @@ __all__ = [
     "SignedImage",
     "check_encryption",
     "check_fits",
+    "padded_vector",
     "select_hash",
     "sign_image",
+    "trailer_rows",
 ]

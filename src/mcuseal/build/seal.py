@@ -24,7 +24,14 @@ from mcuseal.build._samplekeys import SAMPLE_KEY_FINGERPRINTS
 from mcuseal.build.plan import ImagePlan, SealPlan
 from mcuseal.build.preflight import Finding, run_preflight
 from mcuseal.build.reader import Flavour
-from mcuseal.errors import BuildError, DevKeyError, ImageFormatError, InputError, UsageError
+from mcuseal.errors import (
+    BuildError,
+    DevKeyError,
+    ImageFormatError,
+    InputError,
+    OutputWriteError,
+    UsageError,
+)
 from mcuseal.image import (
     ImageFlags,
     ImageVersion,
@@ -315,9 +322,11 @@ def _write_all(writes: list[tuple[Path, bytes, str]]) -> list[Output]:
                 out = stack.enter_context(atomic_writer(path))
                 out.write(data)
                 out.flush()  # a full disk or a size limit shows here, naming this file
-    except OSError as err:
+    except (OSError, OutputWriteError) as err:
+        path: object = err.path if isinstance(err, OutputWriteError) else current
+        reason = err.reason if isinstance(err, OutputWriteError) else err.strerror or str(err)
         raise BuildError(
-            f"cannot write {current}: {err.strerror or err}; nothing was written, make the "
+            f"cannot write {path}: {reason}; nothing was written, make the "
             "build directory writable and run again"
         ) from None
     return outputs

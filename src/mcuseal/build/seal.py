@@ -323,10 +323,10 @@ def _write_all(writes: list[tuple[Path, bytes, str]]) -> list[Output]:
                 out.write(data)
                 out.flush()  # a full disk or a size limit shows here, naming this file
     except (OSError, OutputWriteError) as err:
-        path: object = err.path if isinstance(err, OutputWriteError) else current
+        failed: object = err.path if isinstance(err, OutputWriteError) else current
         reason = err.reason if isinstance(err, OutputWriteError) else err.strerror or str(err)
         raise BuildError(
-            f"cannot write {path}: {reason}; nothing was written, make the "
+            f"cannot write {failed}: {reason}; nothing was written, make the "
             "build directory writable and run again"
         ) from None
     return outputs

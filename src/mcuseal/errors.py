@@ -40,6 +40,15 @@ class InputError(McusealError):
     """An input file is missing, unreadable or malformed."""
 
 
+class OutputWriteError(InputError):
+    """An output file cannot be written (missing directory, read-only or full file system)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}; choose a writable output path")
+        self.path = path
+        self.reason = reason
+
+
 class ImageError(InputError):
     """An MCUboot image cannot be built from the given input and options."""
 
@@ -144,6 +153,7 @@ __all__ = [
     "KeyError_",
     "McusealError",
     "NotSupportedError",
+    "OutputWriteError",
     "PreflightError",
     "TokenIOError",
     "UnwrapError",

@@ -6,6 +6,7 @@ the message.  The output paths are checked to be absent afterwards (no partial f
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,7 +70,6 @@ CASES: list[Case] = [
     ("version out of range", lambda c: c.sign("-v", "256.0.0"), 2, "out of range 0..255"),
     ("version malformed", lambda c: c.sign("-v", "one.two"), 2, "invalid version"),
     ("compression", lambda c: c.sign("--compression", "lzma2"), 2, "not supported by mcuseal"),
-    ("clear without -E", lambda c: c.sign("--clear"), 2, "needs -E"),
     ("custom TLV predefined tag", lambda c: c.sign("--custom-tlv", "0x10", "x"), 2,
      "--custom-tlv tag 0x10"),
     ("custom TLV odd hex", lambda c: c.sign("--custom-tlv", "0xa0", "0x123"), 2, "odd hex length"),
@@ -84,11 +84,21 @@ CASES: list[Case] = [
      2, "--fix-sig-pubkey"),
     ("fix-sig not base64", lambda c: c.sign("--fix-sig", c.write("s.b64", b"%%%"),
      "--fix-sig-pubkey", c.keys.p256_enc_pub, key=""), 2, "is not a base64 signature"),
+    ("sig-out with vector-to-sign", lambda c: c.sign("--vector-to-sign", "digest", "--sig-out",
+     c.tmp / "sig.b64"), 2, "--vector-to-sign makes none"),
     ("sig-out unsigned", lambda c: c.sign("--sig-out", c.tmp / "sig.b64", key=""), 2,
      "--sig-out needs a signature"),
     ("output directory missing", lambda c: [*c.sign()[:-1], c.tmp / "no" / "out.bin"], 2,
      "does not exist; create it"),
     ("output is the input", lambda c: [*c.sign()[:-1], c.app], 2, "is the input file"),
+    ("output under a file", lambda c: [*c.sign()[:-1], c.app / "out.bin"], 2, "cannot write"),
+    ("sig-out is the output", lambda c: c.sign("--sig-out", c.out), 2, "is OUTFILE too"),
+    ("input is a directory", lambda c: [*c.sign()[:-2], c.tmp, c.out], 2, "is a directory"),
+    ("input empty", lambda c: [*c.sign()[:-2], c.write("e.bin", b""), c.out], 2,
+     "input is 0 bytes"),
+    ("signing key is a directory", lambda c: c.sign(key=c.tmp), 2, "is a directory"),
+    ("signing key empty", lambda c: c.sign(key=c.write("e.pem", b"")), 2,
+     "not a PEM or DER private key"),
     # -- signing keys
     ("signing key missing", lambda c: c.sign(key=c.tmp / "nope.pem"), 2, "does not exist"),
     ("signing key garbage", lambda c: c.sign(key=c.write("g.pem", b"hello\n")), 2,
@@ -118,6 +128,8 @@ CASES: list[Case] = [
      "enc-ec256-priv.pem"),
     ("sample KEK", lambda c: c.sign("-E", c.keys.sample("enc-aes128kw.b64")), 2,
      "sample KEK enc-aes128kw.b64"),
+    ("hex base below zero", lambda c: [*c.sign("--pad-header")[:-2], _low_hex(c), c.tmp / "o.hex"],
+     2, "is negative"),
     ("hex output without address", lambda c: [*c.sign()[:-1], c.tmp / "out.hex"], 2,
      "-x/--hex-addr"),
     # -- verify / decrypt / key commands
@@ -135,12 +147,36 @@ CASES: list[Case] = [
      c.tmp / "out.hex"], 2, "writes binary"),
     ("decrypt garbage image", lambda c: ["decrypt", c.write("g.bin", os.urandom(256)), "-E",
      c.keys.p256_enc, "-o", c.out], 2, "magic"),
+    ("verify with a public -E", lambda c: ["verify", c.signed(), "-E", c.keys.p256_enc_pub], 2,
+     "is a public key"),
+    ("info of a truncated image", lambda c: ["info", _truncated(c)], 2, "truncated"),
+    ("decrypt a truncated image", lambda c: ["decrypt", _truncated(c), "-E", c.keys.p256_enc,
+     "-o", c.out], 2, "truncated"),
+    ("decrypt output under a file", lambda c: ["decrypt", c.signed("-E", c.keys.p256_enc_pub),
+     "-E", c.keys.p256_enc, "-o", c.app / "x.bin"], 2, "cannot write"),
+    ("keygen under a file", lambda c: ["keygen", "-t", "x25519", "-k", c.app / "k.pem"], 2,
+     "cannot write"),
     ("getpub of a KEK", lambda c: ["getpub", "-k", c.keys.kek128, "-o", c.out], 2, ""),
     ("getpriv of ed25519", lambda c: ["getpriv", "-k", c.keys.ed25519, "-o", c.out], 2,
      "not supported with ed25519 keys"),
     ("keygen into missing dir", lambda c: ["keygen", "-t", "x25519", "-k", c.tmp / "d" / "k.pem"],
      2, "does not exist; create it"),
 ]  # fmt: skip
+
+
+def _low_hex(c: Ctx) -> Path:
+    """A .hex input at 0x100: --pad-header 0x200 would put the header at -0x100."""
+    from intelhex import IntelHex
+
+    ih = IntelHex()
+    ih.frombytes(b"app", offset=0x100)
+    text = io.StringIO()
+    ih.write_hex_file(text)
+    return c.write("low.hex", text.getvalue().encode())
+
+
+def _truncated(c: Ctx) -> Path:
+    return c.write("trunc.bin", c.signed().read_bytes()[:1000])
 
 
 def _tight_slot(c: Ctx) -> int:
@@ -209,3 +245,32 @@ def test_bad_input(
         assert len(errors) == 1, err
     # No output file and no temporary left behind.
     assert set(tmp_path.rglob("*")) == before
+
+
+UNPARSEABLE: list[tuple[str, Callable[[Ctx], Path], str]] = [
+    ("empty", lambda c: c.write("e.bin", b""), "is empty"),
+    ("garbage hex", lambda c: c.write("g.hex", b":10000000zz\n"), "Intel HEX"),
+    ("truncated", _truncated, "truncated"),
+    ("random bytes", lambda c: c.write("r.bin", os.urandom(300)), "bad image magic"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "message"), UNPARSEABLE, ids=[u[0] for u in UNPARSEABLE])
+def test_verify_rejects_what_does_not_parse(
+    name: str,
+    make: Callable[[Ctx], Path],
+    message: str,
+    keys: Keys,
+    app: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An image that does not parse is rejected (exit 1), with the reason on the header line."""
+    image = make(Ctx(keys, app, tmp_path))
+    capsys.readouterr()
+    assert run_cli(["verify", image, "-k", keys.p256]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    header = next(line for line in captured.out.splitlines() if "header" in line)
+    assert "FAIL" in header and message in header
+    assert "REJECTED" in captured.out

@@ -206,6 +206,16 @@ def test_offline_signing_flow(keys: Keys, app: Path, tmp_path: Path) -> None:
     assert sig_out.read_bytes() == sig.read_bytes()
 
 
+def test_vector_to_sign_takes_a_public_key(keys: Keys, app: Path, tmp_path: Path) -> None:
+    """Offline signing keeps the private key away: a public -k gives the same vector."""
+    base = ["sign", "-H", hex(HEADER), "-S", SLOT, "-v", "2.0.0", "--vector-to-sign", "digest"]
+    assert run_cli([*base, "-k", keys.p256, app, tmp_path / "priv.bin"]) == 0
+    pub = tmp_path / "pub.pem"
+    assert run_cli(["getpub", "-k", keys.p256, "-e", "pem", "-o", pub]) == 0
+    assert run_cli([*base, "-k", pub, app, tmp_path / "pub.bin"]) == 0
+    assert (tmp_path / "pub.bin").read_bytes() == (tmp_path / "priv.bin").read_bytes()
+
+
 def test_info_shows_header_tlvs_and_trailer(
     keys: Keys, app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -42,7 +42,7 @@ def test_version_parse(text: str, expected: ImageVersion) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "01.2", "1.2.3.4", "1.2+3", "a", "256.0.0", "0.0.65536", "1.-1"]
+    "text", ["", "01.2", "1.2.3.4", "1.2+3", "a", "256.0.0", "0.0.65536", "1.-1", " 1.2", "1.2 "]
 )
 def test_version_parse_rejects(text: str) -> None:
     with pytest.raises(ImageError):

@@ -11,7 +11,10 @@ from mcuseal.image import (
     DeviceKey,
     EncryptionState,
     ImageVersion,
+    ParsedImage,
     SignOptions,
+    Tlv,
+    TlvType,
     decrypt_image,
     key_wrapper_for,
     public_key_bytes,
@@ -217,3 +220,56 @@ def test_full_public_key_format(name: str, keys: KeySet) -> None:
     assert verify_image(img, trusted_keys=[key.public_key()]).accepted
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
     assert not verify_image(img, trusted_keys=[other]).accepted
+
+
+def _reorder(image: bytes, build: object) -> bytes:
+    """*image* with its unprotected TLVs replaced by ``build(by_type)`` (hash stays valid)."""
+    from mcuseal.image.structs import encode_tlv_area
+
+    parsed = ParsedImage.loads(image)
+    by_type = {t.type: t for t in parsed.unprotected_tlvs}
+    tlvs = build(by_type)  # type: ignore[operator]
+    return image[: parsed.hashed_size] + encode_tlv_area(tlvs, protected=False)
+
+
+def test_key_and_signature_walk_like_bootutil(keys: KeySet) -> None:
+    """bootutil_img_validate(): a key TLV selects the key for the next signature TLV only."""
+    ed = keys.private["sign-ed25519.pem"]
+    other = keys.private["sign-p256.pem"]
+    mine = sign_image(APP, OPTS, signer=CryptographySigner(ed)).to_bytes()
+    theirs = ParsedImage.loads(sign_image(APP, OPTS, signer=CryptographySigner(other)).to_bytes())
+    h, kh, sig = TlvType.SHA256, TlvType.KEYHASH, TlvType.ED25519
+    trusted = [ed.public_key()]
+
+    # A signature before any key TLV is skipped: nothing verified, rejected.
+    swapped = _reorder(mine, lambda t: [t[h], t[sig], t[kh]])
+    report = verify_image(swapped, trusted_keys=trusted)
+    assert [c.name for c in report.failed] == ["signature"]
+    assert "after the trusted key" in report.failed[0].detail
+    # An untrusted key with its signature first, then ours: accepted with ours.
+    other_pair = [theirs.find(kh), theirs.find(TlvType.ECDSA_SIG)]
+    two = _reorder(mine, lambda t: [t[h], *other_pair, t[kh], t[sig]])
+    assert verify_image(two, trusted_keys=trusted).accepted
+    # The last signature checked decides: a good one, then a corrupt one, is rejected.
+    bad = Tlv(sig, bytes(64))
+    last_bad = _reorder(mine, lambda t: [t[h], t[kh], t[sig], t[kh], bad])
+    assert not verify_image(last_bad, trusted_keys=trusted).accepted
+    last_good = _reorder(mine, lambda t: [t[h], t[kh], bad, t[kh], t[sig]])
+    assert verify_image(last_good, trusted_keys=trusted).accepted
+
+
+def test_unprotected_tlvs_outside_bootutils_allow_list_are_rejected(keys: KeySet) -> None:
+    """MCUBOOT_USE_TLV_ALLOW_LIST (default y): only key, hash, signature, ENC TLVs unprotected."""
+    ed = keys.private["sign-ed25519.pem"]
+    mine = sign_image(APP, OPTS, signer=CryptographySigner(ed)).to_bytes()
+    trusted = [ed.public_key()]
+    h, kh, sig = TlvType.SHA256, TlvType.KEYHASH, TlvType.ED25519
+    for extra in (Tlv(0xA0, b"vendor"), Tlv(TlvType.SEC_CNT, bytes(4))):
+        image = _reorder(mine, lambda t, x=extra: [t[h], x, t[kh], t[sig]])
+        report = verify_image(image, trusted_keys=trusted)
+        assert [c.name for c in report.failed] == ["tlv"]
+        assert "allow list" in report.failed[0].detail
+    # bootutil compares every hash TLV of its type: a second, different one fails.
+    two_hashes = _reorder(mine, lambda t: [t[h], Tlv(h, bytes(32)), t[kh], t[sig]])
+    report = verify_image(two_hashes, trusted_keys=trusted)
+    assert [c.name for c in report.failed] == ["hash"]

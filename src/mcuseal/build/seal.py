@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,14 @@ from mcuseal.build._samplekeys import SAMPLE_KEY_FINGERPRINTS
 from mcuseal.build.plan import ImagePlan, SealPlan
 from mcuseal.build.preflight import Finding, run_preflight
 from mcuseal.build.reader import Flavour
-from mcuseal.errors import BuildError, DevKeyError, ImageFormatError, InputError, UsageError
+from mcuseal.errors import (
+    BuildError,
+    DevKeyError,
+    ImageFormatError,
+    InputError,
+    OutputWriteError,
+    UsageError,
+)
 from mcuseal.image import (
     ImageFlags,
     ImageVersion,
@@ -121,7 +128,7 @@ def _check_dev_key(key: object, role: str, path: Path, allow: bool) -> str | Non
 
 
 def _load_keys(plan: SealPlan, allow_dev_keys: bool) -> tuple[Signer, KeyWrapper, list[str]]:
-    from mcuseal.keys import load_key_or_kek, load_private_key, signer_for, wrapper_for
+    from mcuseal.keys import load_key_or_kek, load_signer, wrapper_for
 
     enc, sig = plan.encryption_key, plan.signature_key
     if enc is None:
@@ -134,15 +141,15 @@ def _load_keys(plan: SealPlan, allow_dev_keys: bool) -> tuple[Signer, KeyWrapper
             "no signing key: pass -k KEY or configure SB_CONFIG_BOOT_SIGNATURE_KEY_FILE / "
             "CONFIG_MCUBOOT_SIGNATURE_KEY_FILE"
         )
-    # Each file is read once, so its warnings (mode, development key) come once.
-    sig_key = load_private_key(sig.path)
+    # Each key is read once, so its warnings (mode, development key) come once. The signer
+    # may live in a token (pkcs11: URI): its public bytes are what the denylist knows.
+    signer = load_signer(sig.path)
     enc_key = load_key_or_kek(enc.path)
-    signer = signer_for(sig_key, path=sig.path)
     wrapper = wrapper_for(enc_key, path=enc.path)
     dev = [
         name
         for name in (
-            _check_dev_key(sig_key, "signing key", sig.path, allow_dev_keys),
+            _check_dev_key(signer.public_key_bytes(), "signing key", sig.path, allow_dev_keys),
             _check_dev_key(enc_key, "encryption key", enc.path, allow_dev_keys),
         )
         if name
@@ -213,11 +220,28 @@ def seal(
 
     :raises PreflightError: a refusal (unless ``options.force``); nothing is written.
     """
-    from mcuseal.image.hexfile import dump_hex
-
     report = run_preflight(plan, encrypt_netcore=options.encrypt_netcore)
     warnings = report.raise_for_errors(force=options.force)
     signer, wrapper, dev_keys = _load_keys(plan, options.allow_dev_keys)
+    try:
+        return _seal_images(plan, options, warnings, signer, wrapper, dev_keys, clock)
+    finally:
+        close = getattr(signer, "close", None)
+        if close is not None:
+            close()  # logs out of the token, if the key is in one
+
+
+def _seal_images(
+    plan: SealPlan,
+    options: SealOptions,
+    warnings: Sequence[Finding],
+    signer: Signer,
+    wrapper: KeyWrapper,
+    dev_keys: list[str],
+    clock: Callable[[], float],
+) -> SealResult:
+    from mcuseal.image.hexfile import dump_hex
+
     pending = _Pending()
     app = plan.app
     opts = sign_options(plan, app, options.extra_args)
@@ -298,9 +322,11 @@ def _write_all(writes: list[tuple[Path, bytes, str]]) -> list[Output]:
                 out = stack.enter_context(atomic_writer(path))
                 out.write(data)
                 out.flush()  # a full disk or a size limit shows here, naming this file
-    except OSError as err:
+    except (OSError, OutputWriteError) as err:
+        failed: object = err.path if isinstance(err, OutputWriteError) else current
+        reason = err.reason if isinstance(err, OutputWriteError) else err.strerror or str(err)
         raise BuildError(
-            f"cannot write {current}: {err.strerror or err}; nothing was written, make the "
+            f"cannot write {failed}: {reason}; nothing was written, make the "
             "build directory writable and run again"
         ) from None
     return outputs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcuseal.errors import InputError, UsageError
+from mcuseal.errors import ImageFormatError, InputError, UsageError
 
 # Refuse files that cannot be an image for any MCU slot before reading them into memory.
 MAX_IMAGE_FILE_SIZE = 1024 * 1024 * 1024
@@ -17,7 +17,8 @@ def is_hex(path: str | Path) -> bool:
 def read_input(path: str | Path, what: str = "image") -> bytes:
     """Read a ``.bin`` file, or the contiguous data of a ``.hex`` file.
 
-    :raises InputError: missing, unreadable, empty, huge, or malformed Intel HEX
+    :raises ImageFormatError: the file is empty or malformed Intel HEX: no image in it
+    :raises InputError: missing, unreadable or huge
     """
     p = Path(path)
     try:
@@ -29,7 +30,10 @@ def read_input(path: str | Path, what: str = "image") -> bytes:
         if is_hex(p):
             from mcuseal.image.hexfile import load_hex
 
-            _, data = load_hex(p)
+            try:
+                _, data = load_hex(p)
+            except InputError as err:
+                raise ImageFormatError(f"{what} {p}: {err}") from None
         else:
             data = p.read_bytes()
     except FileNotFoundError:
@@ -39,7 +43,7 @@ def read_input(path: str | Path, what: str = "image") -> bytes:
     except IsADirectoryError:
         raise InputError(f"{what} {p} is a directory; pass a file") from None
     if not data:
-        raise InputError(f"{what} {p} is empty")
+        raise ImageFormatError(f"{what} {p} is empty")
     return data
 
 

@@ -42,8 +42,13 @@ def _decode(tlv: Tlv, endian: str) -> str | None:
     return None
 
 
-def describe(parsed: ParsedImage) -> dict[str, Any]:
-    """The JSON form of ``info``."""
+def describe(image: ParsedImage) -> dict[str, Any]:
+    """The JSON form of ``info``.
+
+    TLV ``type`` is what imgtool meant; ``read_as`` is the 16-bit type bootutil reads, which
+    differs only in ``-e big`` images (SHA256 reads as 0x1000 there).
+    """
+    parsed = image.with_imgtool_types()
     h = parsed.header
     hash_tlv = parsed.hash_tlv
     stored_hash_matches: bool | None = None
@@ -68,16 +73,17 @@ def describe(parsed: ParsedImage) -> dict[str, Any]:
             {
                 "area": area,
                 "type": tlv.type,
+                "read_as": raw.type,
                 "name": tlv.type_name,
                 "length": len(tlv.value),
                 "value": tlv.value.hex(),
                 "decoded": _decode(tlv, parsed.endian),
             }
-            for area, tlvs in (
-                ("protected", parsed.protected_tlvs),
-                ("unprotected", parsed.unprotected_tlvs),
+            for area, tlvs, raws in (
+                ("protected", parsed.protected_tlvs, image.protected_tlvs),
+                ("unprotected", parsed.unprotected_tlvs, image.unprotected_tlvs),
             )
-            for tlv in tlvs
+            for tlv, raw in zip(tlvs, raws, strict=True)
         ],
         "encryption": {
             "aes_key_bits": parsed.aes_key_bits,
@@ -134,14 +140,20 @@ def run(args: argparse.Namespace) -> int:
     )
     out.print(f"  flags 0x{h['flags']:08x} {' '.join(h['flag_names']) or '(none)'}")
     out.print(f"  payload: {escape(info['payload'])}")
+    if h["endian"] == "big":
+        out.print(
+            "  [red]big-endian (imgtool -e big): no MCUboot build accepts this image[/red] "
+            "(TLV types are shown as imgtool meant them; 'mcuseal verify' explains)"
+        )
     table = Table("area", "type", "len", "value", box=None, pad_edge=False)
     for tlv in info["tlvs"]:
         value = tlv["decoded"] or tlv["value"]
         if len(value) > 64:
             value = value[:64] + "…"
-        table.add_row(
-            tlv["area"], f"{tlv['name']} (0x{tlv['type']:02x})", str(tlv["length"]), escape(value)
-        )
+        kind = f"{tlv['name']} (0x{tlv['type']:02x}"
+        if tlv["read_as"] != tlv["type"]:
+            kind += f", read as 0x{tlv['read_as']:04x}"
+        table.add_row(tlv["area"], kind + ")", str(tlv["length"]), escape(value))
     out.print(table)
     trailer = info["trailer"]
     if trailer is None:

@@ -13,6 +13,7 @@ import argparse
 import base64
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -378,7 +379,8 @@ def load_keys(args: argparse.Namespace, options: SignOptions) -> _Keys:
 
 
 def _load_keys(args: argparse.Namespace, options: SignOptions, keys: _Keys) -> None:
-    from mcuseal.image.crypto import EncScheme, key_kind, public_key_bytes
+    from mcuseal.image.crypto import key_kind, public_key_bytes
+    from mcuseal.image.sign import check_encryption
     from mcuseal.keys import wrapper_for
 
     if args.key and args.fix_sig:
@@ -418,18 +420,10 @@ def _load_keys(args: argparse.Namespace, options: SignOptions, keys: _Keys) -> N
         _check_dev(keys, enc, "encryption key", shown, args.allow_dev_keys)
         keys.wrapper = wrapper_for(enc, path=shown)
         scheme = keys.wrapper.scheme
-        if isinstance(enc, bytes) and len(enc) * 8 != options.encrypt_keylen:
-            kek_bits = len(enc) * 8
-            raise KeyError_(
-                f"KEK {args.encrypt} is AES-{kek_bits} but --encrypt-keylen is "
-                f"{options.encrypt_keylen}; bootutil requires them equal: use --encrypt-keylen "
-                f"{kek_bits} or a {options.encrypt_keylen // 8}-byte KEK"
-            )
-        if options.hmac_sha == 512 and scheme is not EncScheme.ECIES_X25519:
-            raise UsageError(
-                f"--hmac-sha 512 needs an X25519 -E key (TLV 0x34); {args.encrypt} is "
-                f"{scheme.value}: drop --hmac-sha"
-            )
+        try:
+            check_encryption(options, keys.wrapper)
+        except KeyError_ as err:
+            raise KeyError_(f"-E {args.encrypt}: {err}") from None
         sig_kind = _signature_kind(keys)
         if sig_kind is None and not args.vector_to_sign and not args.allow_unsigned:
             raise UsageError(
@@ -441,8 +435,13 @@ def _load_keys(args: argparse.Namespace, options: SignOptions, keys: _Keys) -> N
                 f"{sig_kind.value} signing with {scheme.value} encryption is not a pair Zephyr's "
                 "Kconfig offers; bootutil decodes it only if MCUboot is built for both"
             )
-    elif options.hmac_sha == 512:
-        keys.warn("--hmac-sha 512 has no effect without -E")
+    else:
+        for given, option in (
+            (options.hmac_sha == 512, "--hmac-sha 512"),
+            (options.clear, "--clear"),
+        ):
+            if given:
+                keys.warn(f"{option} has no effect without -E")
 
 
 def _signature_kind(keys: _Keys) -> KeyKind | None:
@@ -495,6 +494,30 @@ def _write_image(args: argparse.Namespace, image: SignedImage, hex_base: int | N
         image.write_to(out)
 
 
+def _write_vector(
+    args: argparse.Namespace,
+    vector: bytes,
+    options: SignOptions,
+    hex_base: int | None,
+    *,
+    encrypted: bool,
+) -> None:
+    """Save ``--vector-to-sign`` output as imgtool does: Intel HEX for a ``.hex`` name, and
+    with ``--pad`` fill and trailer up to the slot, exactly like an image."""
+    from mcuseal._io import atomic_write
+    from mcuseal.image.sign import padded_vector, trailer_rows
+
+    if hex_base is not None:
+        from mcuseal.image.hexfile import dump_hex
+
+        text = dump_hex(vector, hex_base, trailer_rows(options))
+        atomic_write(args.outfile, text.encode("ascii"))
+    elif options.pads:
+        atomic_write(args.outfile, padded_vector(vector, options, encrypted=encrypted))
+    else:
+        atomic_write(args.outfile, vector)
+
+
 def run(args: argparse.Namespace) -> int:
     from mcuseal.cli._imagefile import check_output_path
 
@@ -506,14 +529,16 @@ def run(args: argparse.Namespace) -> int:
     options = build_options(args)
     if args.sig_out and not (args.key or args.fix_sig):
         raise UsageError("--sig-out needs a signature: add -k KEY")
-    if args.pure and args.encrypt:
-        raise UsageError(
-            "--pure cannot be combined with -E: the device verifies a pure signature over the "
-            "slot contents, which are ciphertext; sign without --pure"
-        )
+    if args.sig_out and args.vector_to_sign:
+        raise UsageError("--sig-out needs a signature, and --vector-to-sign makes none: drop one")
     check_output_path(args.outfile, inputs=(args.infile,))
     if args.sig_out:
         check_output_path(args.sig_out, inputs=(args.infile,))
+        if Path(args.sig_out).resolve() == Path(args.outfile).resolve():
+            raise UsageError(
+                f"--sig-out {args.sig_out} is OUTFILE too: the signature would replace the "
+                "image; choose another name"
+            )
     keys = load_keys(args, options)
     try:
         return _sign(args, options, keys)
@@ -524,7 +549,7 @@ def run(args: argparse.Namespace) -> int:
 def _sign(args: argparse.Namespace, options: SignOptions, keys: _Keys) -> int:
     from mcuseal._io import atomic_write
     from mcuseal.cli import _output
-    from mcuseal.cli._imagefile import is_hex, read_input
+    from mcuseal.cli._imagefile import is_hex
     from mcuseal.image.sign import sign_image
 
     input_base: int | None = None
@@ -534,7 +559,8 @@ def _sign(args: argparse.Namespace, options: SignOptions, keys: _Keys) -> int:
 
         input_base, source = load_hex(args.infile)
     else:
-        read_input(args.infile, "input") if Path(args.infile).is_dir() else None
+        if Path(args.infile).is_dir():
+            raise InputError(f"input {args.infile} is a directory; pass a file")
         try:
             source = open(args.infile, "rb")  # noqa: SIM115 - closed below, streamed twice
         except FileNotFoundError:
@@ -542,7 +568,7 @@ def _sign(args: argparse.Namespace, options: SignOptions, keys: _Keys) -> int:
         except OSError as err:
             raise InputError(f"cannot read input {args.infile}: {err.strerror}") from None
     hex_base: int | None = None
-    if is_hex(args.outfile) and not args.vector_to_sign:
+    if is_hex(args.outfile):
         from mcuseal.image.hexfile import output_base_addr
 
         hex_base = output_base_addr(
@@ -551,17 +577,22 @@ def _sign(args: argparse.Namespace, options: SignOptions, keys: _Keys) -> int:
             header_size=args.header_size,
             hex_addr=args.hex_addr,
         )
+    sign_options = options
+    if args.vector_to_sign:
+        # imgtool exports the vector before its size check; slot options only pad the file.
+        sign_options = replace(options, slot_size=0, pad=False, confirm=False, test=False)
     try:
         image = sign_image(
             source,
-            options,
+            sign_options,
             signer=keys.signer,
             encrypt_to=keys.wrapper,
             external_signature=keys.external,
             public_key=keys.vector_key,
         )
         if args.vector_to_sign:
-            atomic_write(args.outfile, image.vector_to_sign(args.vector_to_sign))
+            vector = image.vector_to_sign(args.vector_to_sign)
+            _write_vector(args, vector, options, hex_base, encrypted=keys.wrapper is not None)
         else:
             _write_image(args, image, hex_base)
     finally:

@@ -86,7 +86,8 @@ def _mark(ok: bool | None) -> str:
 def run(args: argparse.Namespace) -> int:
     from mcuseal.cli import _keyargs, _output
     from mcuseal.cli._imagefile import read_input
-    from mcuseal.image.verify import verify_image
+    from mcuseal.errors import ImageFormatError
+    from mcuseal.image.verify import Check, EncryptionState, VerifyReport, verify_image
     from mcuseal.keys import dev_key_name, load_device_key
 
     trusted = [_keyargs.load_public_key(ref, args) for ref in args.key]
@@ -103,15 +104,22 @@ def run(args: argparse.Namespace) -> int:
     device_key = load_device_key(args.encrypt, prompt=True) if args.encrypt else None
     if not args.key:
         _log.warning("no -k given: judged as a hash-only bootloader would (no signature check)")
-    data = read_input(args.image)
-    report = verify_image(
-        data,
-        trusted_keys=trusted,
-        device_key=device_key,
-        slot=args.slot,
-        slot_size=args.slot_size,
-        require_encrypted=args.require_encrypted,
-    )
+    try:
+        data = read_input(args.image)
+    except ImageFormatError as err:
+        # An empty file or broken Intel HEX holds no image: rejected (1), like bad magic.
+        report = VerifyReport(
+            (Check("header", False, str(err)),), EncryptionState.UNKNOWN, False, args.slot
+        )
+    else:
+        report = verify_image(
+            data,
+            trusted_keys=trusted,
+            device_key=device_key,
+            slot=args.slot,
+            slot_size=args.slot_size,
+            require_encrypted=args.require_encrypted,
+        )
     strict_failed = args.strict and not report.payload_checked
     accepted = report.accepted and not strict_failed
     result: dict[str, Any] = {"image": args.image, **report.to_json()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO
 
 from intelhex import IntelHex, IntelHexError
@@ -17,10 +17,12 @@ from mcuseal.errors import InputError, UsageError
 from mcuseal.image.sign import SignedImage
 
 
-def load_hex(source: str | os.PathLike[str] | bytes) -> tuple[int, bytes]:
+def load_hex(source: str | os.PathLike[str] | bytes) -> tuple[int | None, bytes]:
     """Read an Intel HEX file (a path, or its text as bytes).
 
-    :returns: (lowest address, contiguous bytes with gaps filled with 0xff) as imgtool loads it.
+    :returns: (lowest address, contiguous bytes with gaps filled with 0xff) as imgtool loads it;
+        a file without data records gives ``(None, b"")``, as in imgtool (which then needs
+        ``-x`` for a ``.hex`` output).
     :raises InputError: the file is missing or not valid Intel HEX.
     """
     ih = IntelHex()
@@ -33,7 +35,7 @@ def load_hex(source: str | os.PathLike[str] | bytes) -> tuple[int, bytes]:
         raise InputError(f"cannot read Intel HEX input: {exc}") from None
     base = ih.minaddr()
     if base is None:
-        raise InputError("the Intel HEX input holds no data")
+        return None, b""
     return int(base), bytes(ih.tobinarray())
 
 
@@ -62,34 +64,42 @@ def _record(kind: int, addr16: int, data: bytes) -> str:
     return ":" + (rec + bytes([-sum(rec) & 0xFF])).hex().upper() + "\n"
 
 
-def _pieces(image: SignedImage | bytes, base_addr: int) -> Iterator[tuple[int, bytes]]:
+Rows = Sequence[tuple[int, bytes]]
+
+
+def _rows(image: SignedImage | bytes, rows: Rows) -> Rows:
+    return rows if isinstance(image, (bytes, bytearray, memoryview)) else image.trailer_rows()
+
+
+def _pieces(image: SignedImage | bytes, base_addr: int, rows: Rows) -> Iterator[tuple[int, bytes]]:
     if isinstance(image, (bytes, bytearray, memoryview)):
         yield base_addr, bytes(image)
-        return
-    addr = base_addr
-    for chunk in image.image_chunks():
-        yield addr, bytes(chunk)
-        addr += len(chunk)
-    for offset, row in image.trailer_rows():
+    else:
+        addr = base_addr
+        for chunk in image.image_chunks():
+            yield addr, bytes(chunk)
+            addr += len(chunk)
+    for offset, row in _rows(image, rows):
         yield base_addr + offset, row
 
 
-def _last_addr(image: SignedImage | bytes, base_addr: int) -> int:
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        return base_addr + len(image) - 1
-    ends = [image.image_size] + [off + len(row) for off, row in image.trailer_rows()]
+def _last_addr(image: SignedImage | bytes, base_addr: int, rows: Rows) -> int:
+    size = len(image) if isinstance(image, (bytes, bytearray, memoryview)) else image.image_size
+    ends = [size] + [off + len(row) for off, row in _rows(image, rows)]
     return base_addr + max(ends) - 1
 
 
-def iter_hex_lines(image: SignedImage | bytes, base_addr: int) -> Iterator[str]:
+def iter_hex_lines(image: SignedImage | bytes, base_addr: int, rows: Rows = ()) -> Iterator[str]:
     """Intel HEX lines for *image*, streamed, exactly as ``IntelHex.write_hex_file`` lays them out.
 
     Records hold 16 bytes of a contiguous run and never cross a 64 KiB boundary; a type-04
     record precedes each 64 KiB segment when any address is above 0xffff.
+
+    :param rows: for bytes, extra (offset, bytes) records (a padded image has its own).
     """
     if base_addr < 0:
         raise UsageError(f"hex base address {base_addr:#x} is negative: pass -x/--hex-addr")
-    last = _last_addr(image, base_addr)
+    last = _last_addr(image, base_addr, rows)
     if last > 0xFFFFFFFF:
         raise UsageError(f"the image ends at {last:#x}, beyond Intel HEX's 32-bit address space")
     need_segments = last > 0xFFFF
@@ -111,7 +121,7 @@ def iter_hex_lines(image: SignedImage | bytes, base_addr: int) -> Iterator[str]:
         run_addr += pos
         del run[:pos]
 
-    for addr, data in _pieces(image, base_addr):
+    for addr, data in _pieces(image, base_addr, rows):
         if not data:
             continue
         if run and addr != run_addr + len(run):
@@ -124,9 +134,9 @@ def iter_hex_lines(image: SignedImage | bytes, base_addr: int) -> Iterator[str]:
     yield ":00000001FF\n"
 
 
-def dump_hex(image: SignedImage | bytes, base_addr: int) -> str:
+def dump_hex(image: SignedImage | bytes, base_addr: int, rows: Rows = ()) -> str:
     """Intel HEX text of *image* at *base_addr* (a padded image gets imgtool's trailer rows)."""
-    return "".join(iter_hex_lines(image, base_addr))
+    return "".join(iter_hex_lines(image, base_addr, rows))
 
 
 def write_hex(image: SignedImage | bytes, fileobj: IO[str], base_addr: int) -> None:

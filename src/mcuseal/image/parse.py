@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mcuseal.errors import ImageFormatError, InputError
@@ -28,10 +28,13 @@ from mcuseal.image.structs import (
     ImageHeader,
     Tlv,
     TlvType,
+    imgtool_tlv_type,
 )
 from mcuseal.image.trailer import TrailerInfo
 
 _BOTH_AES = ImageFlags.ENCRYPTED_AES128 | ImageFlags.ENCRYPTED_AES256
+#: TLV info and TLV entry headers: two u16 in the image's byte order.
+_U16_PAIR = {"little": struct.Struct("<HH"), "big": struct.Struct(">HH")}
 
 
 def _detect_endian(data: bytes) -> Endian:
@@ -50,7 +53,7 @@ def _detect_endian(data: bytes) -> Endian:
 
 
 def _walk(data: bytes, start: int, end: int, endian: Endian, area: str) -> tuple[Tlv, ...]:
-    fmt = struct.Struct(("<" if endian == "little" else ">") + "HH")
+    fmt = _U16_PAIR[endian]
     off = start
     out: list[Tlv] = []
     while off < end:
@@ -111,7 +114,7 @@ class ParsedImage:
                 f"image is truncated: header says the payload ends at 0x{tlv_off:x} but the "
                 f"file is {len(data)} bytes; use the complete signed image"
             )
-        fmt = struct.Struct(("<" if endian == "little" else ">") + "HH")
+        fmt = _U16_PAIR[endian]
         magic, total = fmt.unpack_from(data, tlv_off)
         protected: tuple[Tlv, ...] = ()
         if magic == TLV_PROT_INFO_MAGIC:
@@ -164,6 +167,25 @@ class ParsedImage:
         except OSError as exc:
             raise InputError(f"cannot read image {target}: {exc.strerror or exc}") from None
         return cls.loads(data)
+
+    def with_imgtool_types(self) -> ParsedImage:
+        """This image with TLV types as imgtool meant them (differs only for ``-e big``).
+
+        The TLVs of :meth:`loads` are what bootutil reads: 16-bit types in the image's byte
+        order, so imgtool's big-endian SHA256 (``10 00``) reads as 0x1000.  This view maps
+        known types back (0x1000 -> 0x10) to inspect, verify or decrypt the content anyway.
+        """
+        if self.endian == "little":
+            return self
+
+        def fix(tlvs: tuple[Tlv, ...]) -> tuple[Tlv, ...]:
+            return tuple(Tlv(imgtool_tlv_type(t.type, self.endian), t.value) for t in tlvs)
+
+        return replace(
+            self,
+            protected_tlvs=fix(self.protected_tlvs),
+            unprotected_tlvs=fix(self.unprotected_tlvs),
+        )
 
     @property
     def payload_offset(self) -> int:

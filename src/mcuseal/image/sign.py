@@ -21,10 +21,11 @@ from typing import BinaryIO, Literal
 import cbor2
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from mcuseal.errors import ImageError, UsageError
+from mcuseal.errors import ImageError, KeyError_, UsageError
 from mcuseal.image import rng
-from mcuseal.image.crypto import KeyKind, KeyWrapper, Signer
+from mcuseal.image.crypto import EncScheme, KeyKind, KeyWrapper, Signer
 from mcuseal.image.structs import (
+    ENC_TLVS,
     IMAGE_HEADER_SIZE,
     IMAGE_MAGIC,
     TLV_VENDOR_MAX,
@@ -117,12 +118,17 @@ class SignOptions:
             raise UsageError(f"--align {self.align} is invalid: use 1, 2, 4, 8, 16 or 32")
         if self.max_align is not None and self.max_align not in VALID_MAX_ALIGNS:
             raise UsageError(f"--max-align {self.max_align} is invalid: use 8, 16 or 32")
-        if self.max_sectors is not None and self.max_sectors <= 0:
-            raise UsageError("-M/--max-sectors must be a positive number of sectors")
+        if self.max_sectors is not None and self.max_sectors < 0:
+            # 0 is what imgtool accepts too: a trailer without a swap status area.
+            raise UsageError("-M/--max-sectors must not be negative")
         if self.erased_val not in (0x00, 0xFF):
             raise UsageError("-R/--erased-val must be 0 or 0xff")
         if self.pads and self.slot_size == 0:
-            raise UsageError("--pad/--confirm/--test need -S/--slot-size to know where to pad to")
+            # imgtool writes the trailer in front of the image here: no slot holds that.
+            raise UsageError(
+                "--pad/--confirm/--test with -S 0: the image and its trailer do not fit a "
+                "0-byte slot; give -S/--slot-size"
+            )
         sc = self.security_counter
         if sc is not None and sc != "auto" and not 0 <= int(sc) <= 0xFFFFFFFF:
             raise UsageError(f"-s/--security-counter {sc} does not fit in 32 bits")
@@ -181,6 +187,16 @@ class SignOptions:
     def effective_max_sectors(self) -> int:
         return DEFAULT_MAX_SECTORS if self.max_sectors is None else self.max_sectors
 
+    def trailer_tail(self) -> tuple[int, bytes]:
+        """(length, bytes) of the trailer tail a padded output ends with (image_ok, magic)."""
+        return trailer_bytes(
+            max_align=self.effective_max_align,
+            erased_val=self.erased_val,
+            confirm=self.confirm,
+            overwrite_only=self.overwrite_only,
+            endian=self.endian,
+        )
+
     def security_counter_value(self) -> int | None:
         if self.security_counter == "auto":
             return self.version.security_counter()
@@ -216,11 +232,12 @@ def select_hash(kind: KeyKind | None, options: SignOptions, *, private: bool = T
 
     :param private: False for ``--fix-sig-pubkey`` keys (a P-256 public key also allows 512).
     """
-    if options.pure:
+    if options.pure and kind is not None:
         if kind is not KeyKind.ED25519 or not private:
             raise UsageError("--pure needs an Ed25519 signing key (-k)")
         return 512
     if kind is None:
+        # imgtool: without a key --pure only adds the SIG_PURE TLV to a SHA-256 image.
         return 256 if options.sha == "auto" else int(options.sha)
     allowed = kind.allowed_sha
     if not private and kind is KeyKind.ECDSA_P256:
@@ -317,10 +334,7 @@ class SignedImage:
 
     @property
     def enc_tlv(self) -> Tlv | None:
-        for tlv in self.unprotected_tlvs:
-            if 0x30 <= tlv.type <= 0x34:
-                return tlv
-        return None
+        return next((t for t in self.unprotected_tlvs if t.type in ENC_TLVS), None)
 
     def _payload_chunks(self, *, encrypt: bool) -> Iterator[bytes | memoryview]:
         lay = self._layout
@@ -348,13 +362,7 @@ class SignedImage:
         if not self.options.pads:
             return
         opts = self.options
-        tail_len, tail = trailer_bytes(
-            max_align=opts.effective_max_align,
-            erased_val=opts.erased_val,
-            confirm=opts.confirm,
-            overwrite_only=opts.overwrite_only,
-            endian=opts.endian,
-        )
+        tail_len, tail = opts.trailer_tail()
         fill = opts.slot_size - self.image_size - tail_len
         block = bytes([opts.erased_val]) * min(fill, CHUNK_SIZE)
         while fill > 0:
@@ -365,18 +373,7 @@ class SignedImage:
 
     def trailer_rows(self) -> list[tuple[int, bytes]]:
         """(slot offset, bytes) records imgtool writes into a padded ``.hex`` (no fill)."""
-        opts = self.options
-        if not opts.pads:
-            return []
-        max_align = opts.effective_max_align
-        rows: list[tuple[int, bytes]] = []
-        if (opts.test or opts.confirm) and not opts.overwrite_only:
-            flag = bytearray([opts.erased_val]) * max_align
-            if opts.confirm:
-                flag[0] = 0x01
-            rows.append((opts.slot_size - image_ok_offset_from_end(max_align), bytes(flag)))
-        rows.append((opts.slot_size - 16, boot_magic(max_align, opts.endian)))
-        return rows
+        return trailer_rows(self.options)
 
     def write_to(self, fileobj: BinaryIO) -> None:
         """Stream the output to a binary file object."""
@@ -393,14 +390,42 @@ class SignedImage:
 
     def hashed_region(self) -> bytes:
         """The plaintext region the hash covers (``--vector-to-sign payload``)."""
-        parts: list[bytes] = [self._layout.header_block]
-        parts.extend(bytes(c) for c in self._payload_chunks(encrypt=False))
-        parts.append(self._layout.protected_area)
-        return b"".join(parts)
+        return _region(self._source, self._layout)
 
     def vector_to_sign(self, kind: Literal["payload", "digest"]) -> bytes:
         """What ``imgtool sign --vector-to-sign`` writes: the hashed region or its digest."""
         return self.digest if kind == "digest" else self.hashed_region()
+
+
+def trailer_rows(opts: SignOptions) -> list[tuple[int, bytes]]:
+    """(slot offset, bytes) records imgtool writes into a padded ``.hex`` (no fill)."""
+    if not opts.pads:
+        return []
+    max_align = opts.effective_max_align
+    rows: list[tuple[int, bytes]] = []
+    if (opts.test or opts.confirm) and not opts.overwrite_only:
+        flag = bytearray([opts.erased_val]) * max_align
+        if opts.confirm:
+            flag[0] = 0x01
+        rows.append((opts.slot_size - image_ok_offset_from_end(max_align), bytes(flag)))
+    rows.append((opts.slot_size - 16, boot_magic(max_align, opts.endian)))
+    return rows
+
+
+def padded_vector(vector: bytes, opts: SignOptions, *, encrypted: bool) -> bytes:
+    """``--vector-to-sign`` output with ``--pad``, as imgtool saves it: the vector, then fill
+    and a trailer up to the slot size (imgtool's trailer estimate; no fits-in-slot check)."""
+    tsize = imgtool_trailer_size(
+        align=opts.align,
+        max_align=opts.effective_max_align,
+        max_sectors=opts.max_sectors,
+        overwrite_only=opts.overwrite_only,
+        encrypted=encrypted,
+        save_enctlv=opts.save_enctlv,
+    )
+    tail_len, tail = opts.trailer_tail()
+    fill = max(0, opts.slot_size - len(vector) - tsize) + tsize - tail_len
+    return vector + bytes([opts.erased_val]) * fill + tail
 
 
 def _protected_tlvs(
@@ -471,24 +496,15 @@ def sign_image(
     :param external_signature: ``--fix-sig``: (signature TLV value, public key bytes, kind).
     :param public_key: for ``--vector-to-sign`` with a key: (public key bytes, kind) decide the
         hash and KEYHASH exactly as ``-k`` would, without signing.
+    ``--clear`` without *encrypt_to* has no effect, as in imgtool (the CLI warns).
+
     :raises UsageError: options that cannot be combined.
     :raises ImageError: input or output that cannot be an image (size, header zeros).
     :raises KeyError_: an encryption key bootutil cannot use with these options.
     """
     if sum(x is not None for x in (signer, external_signature, public_key)) > 1:
         raise UsageError("give one of a signing key (-k), --fix-sig or a public key, not several")
-    if options.clear and encrypt_to is None:
-        raise UsageError("-c/--clear needs -E/--encrypt: it keeps the payload plain on purpose")
-    if options.pure and encrypt_to is not None:
-        raise UsageError(
-            "--pure cannot be combined with -E: the device verifies a pure signature over the "
-            "slot contents, which are ciphertext; sign without --pure"
-        )
-    if encrypt_to is not None and options.header_size % 16:
-        raise UsageError(
-            f"-H/--header-size {options.header_size:#x} is not a multiple of 16: an encrypted "
-            "payload must start on an AES block; use 0x200"
-        )
+    check_encryption(options, encrypt_to)
 
     kind: KeyKind | None
     pub: bytes | None
@@ -606,6 +622,39 @@ def sign_image(
     return image
 
 
+def check_encryption(options: SignOptions, encrypt_to: KeyWrapper | None) -> None:
+    """Refuse encryption settings the bootloader cannot use, before any payload is read.
+
+    :raises UsageError: ``--pure`` with encryption, ``-H`` off an AES block, ``--hmac-sha 512``
+        for a key other than X25519.
+    :raises KeyError_: an AES-KW KEK whose length is not ``--encrypt-keylen``.
+    """
+    if encrypt_to is None:
+        return
+    if options.pure:
+        raise UsageError(
+            "--pure cannot be combined with -E: the device verifies a pure signature over the "
+            "slot contents, which are ciphertext; sign without --pure"
+        )
+    if options.header_size % 16:
+        raise UsageError(
+            f"-H/--header-size {options.header_size:#x} is not a multiple of 16: an encrypted "
+            "payload must start on an AES block; use 0x200"
+        )
+    scheme = encrypt_to.scheme
+    if options.hmac_sha == 512 and scheme is not EncScheme.ECIES_X25519:
+        raise UsageError(
+            f"--hmac-sha 512 needs an X25519 -E key (TLV 0x34), not {scheme.value}: drop --hmac-sha"
+        )
+    kek_bits = getattr(encrypt_to, "kek_bits", None)
+    if kek_bits is not None and kek_bits != options.encrypt_keylen:
+        raise KeyError_(
+            f"KEK is AES-{kek_bits} but --encrypt-keylen is {options.encrypt_keylen}; bootutil "
+            f"requires them equal: use --encrypt-keylen {kek_bits} or a "
+            f"{options.encrypt_keylen // 8}-byte KEK"
+        )
+
+
 def _region(source: _Source, layout: _Layout) -> bytes:
     parts: list[bytes] = [layout.header_block]
     parts.extend(bytes(c) for c in source.read(layout.payload_start, layout.payload_end))
@@ -661,7 +710,10 @@ __all__ = [
     "PayloadSource",
     "SignOptions",
     "SignedImage",
+    "check_encryption",
     "check_fits",
+    "padded_vector",
     "select_hash",
     "sign_image",
+    "trailer_rows",
 ]

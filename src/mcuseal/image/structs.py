@@ -128,7 +128,8 @@ class ImageVersion:
 
         :raises ImageError: on bad syntax or a field out of its header range.
         """
-        m = _VERSION_RE.match(text.strip())
+        # No strip(): imgtool refuses " 1.2", and a drop-in must refuse what it refuses.
+        m = _VERSION_RE.match(text)
         if m is None:
             raise ImageError(
                 f"invalid version {text!r}: use maj.min.rev+build with later parts optional, "
@@ -240,10 +241,14 @@ def encode_tlv_area(tlvs: Iterable[Tlv], *, protected: bool, endian: Endian = "l
     return struct.pack(e + "HH", magic, total) + bytes(body)
 
 
-def tlv_area_size(values: Iterable[bytes]) -> int:
-    """Size of a TLV area holding entries with these values (0 when empty)."""
-    sizes = [TLV_HEADER_SIZE + len(v) for v in values]
-    return TLV_INFO_SIZE + sum(sizes) if sizes else 0
+def imgtool_tlv_type(read_type: int, endian: Endian) -> int:
+    """The TLV type imgtool meant, from the 16-bit type as read in the image's byte order.
+
+    imgtool packs known types as ``(type, 0, len)``: a big-endian reader gets ``type << 8``.
+    """
+    if endian == "big" and read_type & 0xFF == 0 and read_type >> 8 in _KNOWN_TYPES:
+        return read_type >> 8
+    return read_type
 
 
 def align_up(value: int, align: int) -> int:
@@ -274,4 +279,5 @@ __all__ = [
     "TlvType",
     "align_up",
     "encode_tlv_area",
+    "imgtool_tlv_type",
 ]

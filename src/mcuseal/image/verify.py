@@ -28,7 +28,7 @@ from mcuseal.image.crypto import (
     verify_signature,
 )
 from mcuseal.image.parse import ParsedImage
-from mcuseal.image.structs import ImageFlags, TlvType
+from mcuseal.image.structs import ENC_TLVS, HASH_TLVS, SIG_TLVS, ImageFlags, TlvType
 
 Slot = Literal["secondary", "primary"]
 _CHUNK = 1 << 20
@@ -108,25 +108,23 @@ def _hash_chunks(parsed: ParsedImage, hash_new: HashFactory, key: bytes | None) 
 def _region_chunks(parsed: ParsedImage, key: bytes | None) -> Iterator[bytes | memoryview]:
     """The hashed region with the payload decrypted under *key* (as stored when None)."""
     view = memoryview(parsed.data)
-    start, end = parsed.payload_offset, parsed.payload_offset + parsed.payload_size
-    yield view[:start]
-    if key is None:
-        yield view[start:end]
-    else:
-        enc = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).decryptor()
-        for off in range(start, end, _CHUNK):
-            yield enc.update(view[off : min(off + _CHUNK, end)])
-        enc.finalize()
+    end = parsed.payload_offset + parsed.payload_size
+    yield view[: parsed.payload_offset]
+    yield from _payload_chunks(parsed, key)
     yield view[end : parsed.hashed_size]
 
 
-def _decrypted_payload(parsed: ParsedImage, key: bytes) -> Iterator[bytes]:
+def _payload_chunks(parsed: ParsedImage, key: bytes | None) -> Iterator[bytes | memoryview]:
+    """The payload, decrypted under *key* (as stored when None), in chunks."""
     view = memoryview(parsed.data)
     start, end = parsed.payload_offset, parsed.payload_offset + parsed.payload_size
-    enc = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).decryptor()
+    if key is None:
+        yield view[start:end]
+        return
+    dec = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).decryptor()
     for off in range(start, end, _CHUNK):
-        yield enc.update(view[off : min(off + _CHUNK, end)])
-    enc.finalize()
+        yield dec.update(view[off : min(off + _CHUNK, end)])
+    dec.finalize()
 
 
 def _trusted_public(keys: Sequence[object]) -> list[tuple[bytes, object, KeyKind]]:
@@ -186,7 +184,21 @@ def _enc_tlv_problem(parsed: ParsedImage) -> str | None:
     return None
 
 
+_BIG_ENDIAN_HEADER = (
+    "big-endian header (imgtool -e big): bootutil reads the header in the CPU's byte order, "
+    "so a little-endian bootloader sees magic 0x3db8f396 and rejects the image; sign "
+    "without -e big"
+)
+_BIG_ENDIAN_TLVS = (
+    "imgtool -e big packs each TLV type byte first and bootutil reads it_type as 16 bits, so "
+    "even a big-endian bootloader sees SHA256 as 0x1000 and finds no hash TLV; the checks "
+    "below read the types as imgtool meant them"
+)
+
+
 def _structure_checks(parsed: ParsedImage, slot_size: int | None) -> list[Check]:
+    if parsed.endian == "big":
+        return [Check("header", False, _BIG_ENDIAN_HEADER), Check("tlv", False, _BIG_ENDIAN_TLVS)]
     hdr = parsed.header
     detail = f"version {hdr.version}, {hdr.img_size} payload bytes, flags {int(hdr.flags):#x}"
     ok = slot_size is None or parsed.hashed_size < slot_size
@@ -203,7 +215,22 @@ def _structure_checks(parsed: ParsedImage, slot_size: int | None) -> list[Check]
         if tlv_ok
         else f"TLV area ends at 0x{parsed.tlv_end:x}, past the slot size 0x{slot_size:x}"
     )
+    stray = next((t for t in parsed.unprotected_tlvs if t.type not in _UNPROTECTED_OK), None)
+    if stray is not None:
+        tlv_ok = False
+        tlv_detail = (
+            f"TLV {stray.type_name} is in the unprotected area, where bootutil's allow list "
+            "(MCUBOOT_USE_TLV_ALLOW_LIST, on by default) admits only key, hash, signature and "
+            "key-wrapping TLVs; sign it as a protected TLV"
+        )
     return [Check("header", ok, detail), Check("tlv", tlv_ok, tlv_detail)]
+
+
+#: ``allowed_unprot_tlvs`` of ``image_validate.c`` (the union over build options: SIG_PURE in
+#: pure builds, one of the two X25519 types), plus ECDSA224 (0x21), which it still lists.
+_UNPROTECTED_OK = frozenset(
+    {TlvType.KEYHASH, TlvType.PUBKEY, TlvType.SIG_PURE, 0x21, *HASH_TLVS, *SIG_TLVS, *ENC_TLVS}
+)
 
 
 def _unwrap_check(
@@ -260,6 +287,10 @@ def _hash_check(
         )
     hash_new = _HASH_BY_TLV[TlvType(hash_tlv.type)]
     want = hash_tlv.value
+    if any(t.value != want for t in parsed.find_all(hash_tlv.type)):
+        # bootutil compares every TLV of its hash type: two that differ cannot both match.
+        check = Check("hash", False, f"two {TlvType(hash_tlv.type).name} TLVs disagree")
+        return _HashOutcome(check, EncryptionState.UNKNOWN, False)
     stored_ok = _hash_chunks(parsed, hash_new, None) == want
     name = TlvType(hash_tlv.type).name
     if not encrypted or parsed.payload_size == 0:
@@ -320,48 +351,77 @@ def _key_match(key_tlv_type: int, key_tlv_value: bytes, pub: bytes) -> bool:
 def _signature_checks(
     parsed: ParsedImage, trusted: list[tuple[bytes, object, KeyKind]]
 ) -> tuple[list[Check], int | None]:
-    sig_tlvs = [t for t in parsed.unprotected_tlvs if t.type in _SIG_KINDS]
-    key_tlv = parsed.find(TlvType.KEYHASH) or parsed.find(TlvType.PUBKEY)
+    """``bootutil_img_validate()``'s key and signature walk over every TLV, in image order.
+
+    A KEYHASH/PUBKEY TLV selects the key (or none, when it matches no trusted key); the next
+    signature TLV of that key's type is checked against it and clears the selection; a
+    signature with no key selected is skipped.  The last signature checked decides.
+    """
     if not trusted:
-        note = "" if sig_tlvs else "; image is not signed"
+        signed = any(t.type in SIG_TLVS for t in parsed.tlvs)
+        note = "" if signed else "; image is not signed"
         return [
             Check("key hash", None, "no trusted keys given" + note),
             Check("signature", None, "no trusted keys given"),
         ], None
-    if key_tlv is None or not sig_tlvs:
+    hash_tlv = parsed.hash_tlv
+    selected: int | None = None
+    matched: int | None = None
+    key_tlvs = 0
+    verdict: tuple[bool, int, KeyKind] | None = None
+    for tlv in parsed.tlvs:
+        if tlv.type in (TlvType.KEYHASH, TlvType.PUBKEY):
+            key_tlvs += 1
+            selected = next(
+                (
+                    i
+                    for i, (pub, _, _) in enumerate(trusted)
+                    if _key_match(tlv.type, tlv.value, pub)
+                ),
+                None,
+            )
+            matched = selected if selected is not None else matched
+        elif tlv.type in SIG_TLVS and selected is not None:
+            _, pub_obj, kind = trusted[selected]
+            if tlv.type != kind.sig_tlv:
+                continue  # not the type this bootloader is built to check
+            # A pure signature covers the region as stored in the slot; otherwise the digest.
+            if parsed.is_pure:
+                ok = verify_signature(pub_obj, kind, tlv.value, bytes(parsed.hashed_region()))
+            else:
+                ok = hash_tlv is not None and verify_signature(
+                    pub_obj, kind, tlv.value, hash_tlv.value
+                )
+            verdict = (ok, selected, kind)
+            selected = None
+    sig_present = any(t.type in SIG_TLVS for t in parsed.tlvs)
+    if key_tlvs == 0 or not sig_present:
         return [
             Check("key hash", False, "image is not signed (no KEYHASH/PUBKEY TLV)"),
             Check("signature", False, "image is not signed: sign it with -k"),
         ], None
-    index = next(
-        (
-            i
-            for i, (pub, _, _) in enumerate(trusted)
-            if _key_match(key_tlv.type, key_tlv.value, pub)
-        ),
-        None,
-    )
-    if index is None:
+    if matched is None:
         return [
             Check("key hash", False, "signed by a key that is not among the trusted keys (-k)"),
             Check("signature", False, "no trusted key matches"),
         ], None
-    key_check = Check("key hash", True, f"trusted key #{index + 1}")
-    _, pub_obj, kind = trusted[index]
-    sig_tlv = next((t for t in sig_tlvs if t.type == kind.sig_tlv), None)
-    hash_tlv = parsed.hash_tlv
-    if sig_tlv is None:
+    if verdict is None:
+        kind = trusted[matched][2]
         return [
-            key_check,
-            Check("signature", False, f"no {kind.sig_tlv.name} TLV for this key"),
-        ], index
-    if hash_tlv is None:
-        return [key_check, Check("signature", False, "no hash TLV to verify against")], index
-    # A pure signature covers the region as stored in the slot; otherwise the digest.
-    signed = bytes(parsed.hashed_region()) if parsed.is_pure else hash_tlv.value
-    ok = verify_signature(pub_obj, kind, sig_tlv.value, signed)
-    detail = f"{kind.value}{' (pure)' if parsed.is_pure else ''}" if ok else "does not verify"
-    return [key_check, Check("signature", ok, detail)], index
+            Check("key hash", True, f"trusted key #{matched + 1}"),
+            Check("signature", False, f"no {kind.sig_tlv.name} TLV after the trusted key's TLV"),
+        ], matched
+    ok, index, kind = verdict
+    if ok:
+        detail = f"{kind.value}{' (pure)' if parsed.is_pure else ''}"
+    elif hash_tlv is None and not parsed.is_pure:
+        detail = "no hash TLV to verify against"
+    else:
+        detail = "does not verify"
+    return [
+        Check("key hash", True, f"trusted key #{index + 1}"),
+        Check("signature", ok, detail),
+    ], index
 
 
 def verify_image(
@@ -394,6 +454,7 @@ def verify_image(
             (Check("header", False, str(exc)),), EncryptionState.UNKNOWN, False, slot
         )
     checks = _structure_checks(parsed, slot_size)
+    parsed = parsed.with_imgtool_types()
     unwrap, plainkey = _unwrap_check(parsed, device_key, slot)
     checks.append(unwrap)
     outcome = _hash_check(parsed, plainkey, device_key, slot)
@@ -406,9 +467,6 @@ def verify_image(
     return VerifyReport(
         tuple(checks), outcome.state, outcome.payload_checked, slot, parsed, key_index
     )
-
-
-_SIG_KINDS = (TlvType.ECDSA_SIG, TlvType.ED25519, TlvType.RSA2048_PSS, TlvType.RSA3072_PSS)
 
 
 @dataclass(frozen=True)
@@ -437,14 +495,21 @@ def decrypt_image(data: bytes, device_key: DeviceKey) -> DecryptedImage:
     :raises ImageError: the image is not encrypted, or already plaintext (``--clear``).
     :raises VerificationError: unwrap failed or the decrypted payload does not match its hash.
     """
-    parsed = ParsedImage.loads(data)
+    # An -e big image is no bootloader's, but its content is decrypted like any other.
+    parsed = ParsedImage.loads(data).with_imgtool_types()
     if not parsed.is_encrypted_flag:
         raise ImageError("the image is not encrypted (no ENCRYPTED flag): nothing to decrypt")
-    key = _unwrap(parsed, device_key)
+    payload = b"".join(_payload_chunks(parsed, _unwrap(parsed, device_key)))
     hash_tlv = parsed.hash_tlv
     if hash_tlv is not None:
+        # Hash the plaintext just made rather than decrypting a second time.
         hash_new = _HASH_BY_TLV[TlvType(hash_tlv.type)]
-        if _hash_chunks(parsed, hash_new, key) != hash_tlv.value:
+        h = hash_new()
+        view = memoryview(parsed.data)
+        h.update(view[: parsed.payload_offset])
+        h.update(payload)
+        h.update(view[parsed.payload_offset + parsed.payload_size : parsed.hashed_size])
+        if h.digest() != hash_tlv.value:
             if _hash_chunks(parsed, hash_new, None) == hash_tlv.value:
                 raise ImageError(
                     "the payload is already plaintext (a --clear image): nothing to decrypt"
@@ -453,7 +518,6 @@ def decrypt_image(data: bytes, device_key: DeviceKey) -> DecryptedImage:
                 "the decrypted payload does not match the image hash: wrong device key or a "
                 "corrupt image"
             )
-    payload = b"".join(_decrypted_payload(parsed, key))
     return DecryptedImage(parsed, payload)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from mcuseal.errors import KeyError_, UsageError
@@ -258,8 +257,3 @@ def _der(tag: int, content: bytes) -> bytes:
         return bytes([tag, n]) + content
     size = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return bytes([tag, 0x80 | len(size)]) + size + content
-
-
-def key_types() -> Iterable[str]:
-    """The ``keygen -t`` choices."""
-    return [t.value for t in KeyType]

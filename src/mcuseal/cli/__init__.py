@@ -52,6 +52,7 @@ _register("seal", "mcuseal.cli.seal", "sign + encrypt a Zephyr/NCS build directo
 _register("xip", "mcuseal.cli.xip", "NXP encrypted XIP: engines, plans, metadata, nxpimage")
 _register("dfu", "mcuseal.cli.dfu", "deliver images over BLE, UDP or serial (SMP/MCUmgr)")
 _register("sim", "mcuseal.cli.sim", "run a virtual MCUboot device to test and rehearse DFU")
+_register("demo", "mcuseal.cli.demo", "see an encrypted nRF5340 update end to end, no board")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

@@ -1,0 +1,10 @@
+#ifndef NCS_VERSION_H__
+#define NCS_VERSION_H__
+
+#define NCS_VERSION_MAJOR 2
+#define NCS_VERSION_MINOR 7
+#define NCS_PATCHLEVEL 0
+#define NCS_VERSION_NUMBER 0x20700
+#define NCS_VERSION_STRING "2.7.0"
+
+#endif

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mcuseal.build._samplekeys import SAMPLE_KEY_FINGERPRINTS
 from mcuseal.cli import main
 from mcuseal.image import EncryptionState, ParsedImage, decrypt_image, verify_image
 from mcuseal.image.hexfile import load_hex
 from mcuseal.keys import fingerprint, load_device_key, load_key_or_kek, load_public_key
+from mcuseal.keys.devkeys import SAMPLE_KEY_FINGERPRINTS
 
 from .conftest import (
     KEYS,
@@ -375,7 +375,9 @@ def test_each_key_warning_is_printed_once(
     assert seal(root, *argv) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert warnings and len(warnings) == len(set(warnings)), warnings
-    assert sum("readable by group/others" in w for w in warnings) == 2
+    assert sum("DEVELOPMENT KEY" in w for w in warnings) == 2
+    # A published key has no secrecy to lose: no file-mode warning on top.
+    assert not any("readable by group/others" in w for w in warnings)
 
 
 def test_relative_and_symlinked_build_dirs(

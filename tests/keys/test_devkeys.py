@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from mcuseal.errors import DevKeyError
 from mcuseal.keys import dev_key_name, fingerprint, load_key_or_kek, refuse_dev_keys
-from mcuseal.keys.devkeys import DEV_KEY_FINGERPRINTS
+from mcuseal.keys.devkeys import MCUBOOT_KEY_FINGERPRINTS
 
 from .conftest import SAMPLE_DIR
 
@@ -30,7 +30,7 @@ def test_every_sample_file_is_recognised(path: Path) -> None:
 
 def test_denylist_is_exactly_the_sample_files() -> None:
     computed = {fingerprint(load_key_or_kek(p)) for p in SAMPLE_FILES}
-    assert computed == set(DEV_KEY_FINGERPRINTS)
+    assert computed == set(MCUBOOT_KEY_FINGERPRINTS)
 
 
 def test_reencoded_sample_key_is_still_recognised(tmp_path: Path) -> None:
@@ -65,3 +65,23 @@ def test_refused_unless_allowed(caplog: pytest.LogCaptureFixture) -> None:
         name = refuse_dev_keys(key, role="encryption key", path="enc.pem", allow=True)
     assert name == "MCUboot sample encryption key enc-ec256-priv.pem"
     assert "DEVELOPMENT KEY" in caplog.text
+
+
+PROJECT_SAMPLE_KEYS = sorted(
+    (Path(__file__).resolve().parents[2] / "samples" / "keys").glob("*.pem")
+)
+
+
+@pytest.mark.parametrize("path", PROJECT_SAMPLE_KEYS, ids=lambda p: p.name)
+def test_sign_refuses_the_projects_sample_keys(path: Path, tmp_path: Path) -> None:
+    from mcuseal.cli import main
+
+    app = tmp_path / "app.bin"
+    app.write_bytes(bytes(64))
+    out = tmp_path / "signed.bin"
+    role = "-E" if "-enc-" in path.name else "-k"
+    args = [role, str(path)] + (["--allow-unsigned"] if role == "-E" else [])
+    argv = ["sign", *args, "-H", "0x20", "-S", "0x10000", "-v", "1.0.0", str(app), str(out)]
+    assert main(argv) == 2
+    assert not out.exists()
+    assert main([*argv[:1], "--allow-dev-keys", *argv[1:]]) == 0

@@ -20,13 +20,11 @@ from typing import Any
 from mcuseal._io import atomic_writer
 from mcuseal.build import dfuzip
 from mcuseal.build._extra import apply_imgtool_args
-from mcuseal.build._samplekeys import SAMPLE_KEY_FINGERPRINTS
 from mcuseal.build.plan import ImagePlan, SealPlan
 from mcuseal.build.preflight import Finding, run_preflight
 from mcuseal.build.reader import Flavour
 from mcuseal.errors import (
     BuildError,
-    DevKeyError,
     ImageFormatError,
     InputError,
     OutputWriteError,
@@ -109,26 +107,8 @@ class _Pending:
         self.writes.append((path, data, role))
 
 
-def _check_dev_key(key: object, role: str, path: Path, allow: bool) -> str | None:
-    from mcuseal.keys import fingerprint, refuse_dev_keys
-
-    name = refuse_dev_keys(key, role=role, path=path, allow=allow)
-    if name is not None:
-        return name
-    sample = SAMPLE_KEY_FINGERPRINTS.get(fingerprint(key))
-    if sample is None:
-        return None
-    if not allow:
-        raise DevKeyError(
-            f"{role} {path} is the published {sample}: anyone can use it; generate your own "
-            "with 'mcuseal keygen' (or pass --allow-dev-keys for a throw-away test build)"
-        )
-    _log.warning("DEVELOPMENT KEY: %s %s is the published %s", role, path, sample)
-    return sample
-
-
 def _load_keys(plan: SealPlan, allow_dev_keys: bool) -> tuple[Signer, KeyWrapper, list[str]]:
-    from mcuseal.keys import load_key_or_kek, load_signer, wrapper_for
+    from mcuseal.keys import load_key_or_kek, load_signer, refuse_dev_keys, wrapper_for
 
     enc, sig = plan.encryption_key, plan.signature_key
     if enc is None:
@@ -149,8 +129,10 @@ def _load_keys(plan: SealPlan, allow_dev_keys: bool) -> tuple[Signer, KeyWrapper
     dev = [
         name
         for name in (
-            _check_dev_key(signer.public_key_bytes(), "signing key", sig.path, allow_dev_keys),
-            _check_dev_key(enc_key, "encryption key", enc.path, allow_dev_keys),
+            refuse_dev_keys(
+                signer.public_key_bytes(), role="signing key", path=sig.path, allow=allow_dev_keys
+            ),
+            refuse_dev_keys(enc_key, role="encryption key", path=enc.path, allow=allow_dev_keys),
         )
         if name
     ]

@@ -81,7 +81,7 @@ def _top_parser() -> argparse.ArgumentParser:
         dest="verbose",
         action="count",
         default=0,
-        help="more log output (-vv for debug)",
+        help="more log output (-vv for debug, -vvv adds the libraries' own logs)",
     )
     parser.add_argument("command", nargs="?", metavar="COMMAND", help="the command to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -92,10 +92,16 @@ def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LevelPrefixFormatter())
-    root = logging.getLogger("mcuseal")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    ours = logging.getLogger("mcuseal")
+    ours.handlers[:] = [handler]
+    ours.setLevel(level)
+    ours.propagate = False
+    # Libraries we drive (smpclient, bumble, bleak) log their own view of failures that
+    # mcuseal reports in one line; show them only at -vvv, instead of letting Python's
+    # last-resort handler print them.
+    third_party = logging.getLogger()
+    third_party.handlers[:] = [handler] if verbosity >= 3 else [logging.NullHandler()]
+    third_party.setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
 
 
 class _LevelPrefixFormatter(logging.Formatter):

@@ -78,23 +78,40 @@ def _read(path: PathLike, what: str) -> bytes:
         raise KeyError_(f"cannot read {what} {p}: {err.strerror}") from None
 
 
-def warn_if_exposed(path: PathLike) -> bool:
-    """Warn when a private-key file is readable by group or others; return True if so."""
+# Files already warned about in this process: a key given twice (-k and -E, or read by two
+# steps of one command) is reported once.
+_warned_exposed: set[str] = set()
+
+
+def warn_if_exposed(path: PathLike, key: object = None) -> bool:
+    """Warn when a private-key file is readable by group or others; return True if so.
+
+    :param key: the key loaded from *path*; a published development key is not warned
+        about (it has no secrecy to lose, and the dev-key check already speaks of it)
+    """
     if sys.platform == "win32":  # pragma: no cover - POSIX permission bits only
         return False
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return False
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
+    if not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return False
+    if key is not None:
+        from mcuseal.keys.devkeys import dev_key_name
+
+        if dev_key_name(key) is not None:
+            return False
+    shown = os.path.realpath(path)
+    if shown not in _warned_exposed:
+        _warned_exposed.add(shown)
         _log.warning(
             "private key %s is readable by group/others (mode %o); run 'chmod 600 %s'",
             path,
             stat.S_IMODE(mode),
             path,
         )
-        return True
-    return False
+    return True
 
 
 def _is_pem(data: bytes) -> bool:
@@ -166,7 +183,7 @@ def load_private_key(
         raise KeyError_(f"private key {path} could not be decrypted; check the password") from None
     except UnsupportedAlgorithm as err:  # e.g. an EC curve OpenSSL does not know
         raise KeyError_(f"{path}: unsupported private key ({err})") from None
-    warn_if_exposed(path)
+    warn_if_exposed(path, key)
     classify(key, path=path)
     return key
 
@@ -259,7 +276,7 @@ def load_key_or_kek(
     if _is_pem(data) or _parse_public_or_none(data) is not None or _is_der_private(data):
         return load_key(path, password_env=password_env, prompt=prompt)
     kek = parse_kek(data, path=path)
-    warn_if_exposed(path)
+    warn_if_exposed(path, kek)
     return kek
 
 

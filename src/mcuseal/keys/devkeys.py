@@ -21,7 +21,7 @@ _log = logging.getLogger(__name__)
 # SHA-256 fingerprint -> name.  Computed from the files of mcu-tools/mcuboot at commit
 # 2d4bacc3c15ebb6f91c28807fe6eb38b4ba98f77 (copies with provenance under
 # tests/keys/data/mcuboot-sample-keys/, where tests recompute every entry).
-DEV_KEY_FINGERPRINTS: dict[str, str] = {
+MCUBOOT_KEY_FINGERPRINTS: dict[str, str] = {
     "e30466f6b8470c1f29070b17f1e2d3e94d445e3f608087fdc711e4382bb538b6": (
         "MCUboot sample key root-ec-p256.pem"
     ),
@@ -56,6 +56,26 @@ DEV_KEY_FINGERPRINTS: dict[str, str] = {
         "MCUboot sample KEK enc-aes256kw.b64"
     ),
 }
+
+# This project's own sample keys (samples/keys/, generated for the synthetic build
+# directories): as public as MCUboot's, so refused the same way.  tests/build/test_seal.py
+# recomputes every entry from the files.
+SAMPLE_KEY_FINGERPRINTS: dict[str, str] = {
+    "2858cffeed37b0cde0157a4ceca9aeee09f83b09384a0444d4effbf769d5b29c": (
+        "mcuseal sample key samples/keys/sample-sign-ec-p256.pem"
+    ),
+    "f073c117ec66af6962aff75375710366d49b0557bb5c7134328a9ed176f120e0": (
+        "mcuseal sample key samples/keys/sample-enc-ec256-priv.pem"
+    ),
+    "dcce73f38f1743c5dc24456b2b2c508562d14d9d12ae35943e6e2b81042c7194": (
+        "mcuseal sample key samples/keys/sample-sign-ed25519.pem"
+    ),
+    "a2dfb8eb3872160c7d94fd793326a990dd0f1e255cf6a24d87e8a89dd6c37c91": (
+        "mcuseal sample key samples/keys/sample-enc-x25519-priv.pem"
+    ),
+}
+
+DEV_KEY_FINGERPRINTS: dict[str, str] = {**MCUBOOT_KEY_FINGERPRINTS, **SAMPLE_KEY_FINGERPRINTS}
 
 
 def key_id_bytes(key: Any) -> bytes:

@@ -75,8 +75,11 @@ def make_image(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Path]) 
         encrypt: bool = False,
         vector: int = 0x0000_8001,
         foreign: bool = False,
+        pad: str = "",
     ) -> Path:
-        kind = ("enc" if encrypt else "plain") + ("-foreign" if foreign else "")
+        """:param pad: "" (no trailer), or imgtool's ``--pad`` alone ("test"), with
+        ``--test`` ("test-flag") or with ``--confirm`` ("confirm"): padded to 0x80000."""
+        kind = ("enc" if encrypt else "plain") + ("-foreign" if foreign else "") + pad
         name = f"app-{version}-{size}-{kind}-{vector:x}"
         out = root / f"{name}.bin"
         if out.exists():
@@ -89,6 +92,9 @@ def make_image(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Path]) 
         cmd += ["--pad-header", "--align", "4", "--version", version, "--slot-size", "0x80000"]
         if encrypt:
             cmd += ["--encrypt", str(keys["enc_pub"])]
+        cmd += {"": [], "test": ["--pad"], "test-flag": ["--pad", "--test"]}.get(
+            pad, ["--pad", "--confirm"]
+        )
         subprocess.run([*cmd, str(payload), str(out)], check=True, capture_output=True)
         return out
 

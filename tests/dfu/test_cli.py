@@ -122,6 +122,20 @@ def test_silent_udp_peer_is_a_transport_failure(capsys: pytest.CaptureFixture[st
     assert "no answer from the device" in err and len(err.strip().splitlines()) == 1
 
 
+def test_closed_udp_port_is_one_line_exit_3() -> None:
+    # Nothing listens: each request draws an ICMP port unreachable, which smpclient logs
+    # as warnings (a subprocess: pytest's own log handlers would hide them in-process).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+        gone.bind(("127.0.0.1", 0))
+        port = gone.getsockname()[1]
+    cmd = [sys.executable, "-m", "mcuseal", "dfu", "--udp", f"127.0.0.1:{port}"]
+    result = subprocess.run(
+        [*cmd, "--timeout", "0.3", "list"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+
+
 def test_params_echo_erase_test_confirm(
     sim_thread: StartSim, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

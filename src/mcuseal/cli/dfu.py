@@ -278,7 +278,23 @@ async def _with_link(args: argparse.Namespace, body: Callable[[DeviceLink], Awai
             await cleanup()
 
 
+def _route_peer_logs() -> None:
+    """Show smpclient's log only with ``-v``, through mcuseal's handler.
+
+    Without a handler of its own it would reach Python's last-resort handler, so every
+    ICMP "port unreachable" of a device that is not there printed a line before the one
+    error message that explains it.
+    """
+    ours = logging.getLogger("mcuseal")
+    peer = logging.getLogger("smpclient")
+    verbose = ours.getEffectiveLevel() <= logging.INFO
+    peer.handlers[:] = list(ours.handlers) if verbose else [logging.NullHandler()]
+    peer.setLevel(ours.getEffectiveLevel())
+    peer.propagate = False
+
+
 def run(args: argparse.Namespace) -> int:
+    _route_peer_logs()
     action = args.action
     if action == "scan":
         return asyncio.run(_scan(args))

@@ -108,6 +108,16 @@ def test_bad_input_is_one_line_exit_2(
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_image_bigger_than_the_slot_is_bad_input(
+    sim_thread: StartSim, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = sim_thread(SimConfig(slot_size=0x4000))
+    image = _write(tmp_path, "big.bin", fake_image(0x5000))
+    assert main(["dfu", "--udp", sim.udp, *FAST, "--quiet", "upload", str(image)]) == 2
+    err = capsys.readouterr().err
+    assert "INVALID_IMAGE_TOO_LARGE" in err and len(err.strip().splitlines()) == 1
+
+
 def test_missing_device_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dfu", "list"]) == 2
     assert "no device" in capsys.readouterr().err

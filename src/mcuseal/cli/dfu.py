@@ -28,8 +28,8 @@ HELP = "upload images to a device over BLE, UDP or serial (SMP/MCUmgr), list, te
 DESCRIPTION = """Deliver MCUboot images over SMP (MCUmgr): BLE (bleak, or bumble on an HCI
 controller), UDP or serial.  Transport options go before the action.
 
-exit codes: 0 done; 1 the device refused or dropped the image; 2 bad input;
-3 transport failure (not found, disconnected, no answer)."""
+exit codes: 0 done; 1 the device refused or dropped the image; 2 bad input (also an image the
+device finds bigger than its slot); 3 transport failure (not found, disconnected, no answer)."""
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -125,7 +125,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "file",
         type=Path,
         metavar="IMAGE|ZIP|BUILD_DIR",
-        help="signed image, dfu_application.zip, or a build directory holding either",
+        help="signed image (.bin, or imgtool's .hex), dfu_application.zip, or a build "
+        "directory holding either",
     )
     up.add_argument(
         "--image", type=int, help="image number for a single image (1: nRF5340 net core)"

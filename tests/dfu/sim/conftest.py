@@ -15,9 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mcuseal.dfu.sim import BootVerdict
-
-IMGTOOL = str(Path(sys.executable).with_name("imgtool"))
+from tests.dfu.conftest import IMGTOOL, ImgtoolCheck
 
 
 @pytest.fixture(scope="session")
@@ -99,33 +97,6 @@ def make_image(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Path]) 
         return out
 
     return make
-
-
-class ImgtoolCheck:
-    """A BootCheck backed by real ``imgtool verify`` (plaintext images only).
-
-    Until mcuseal's own verifier is wired in, imgtool is the independent oracle the
-    boot-model tests validate against: hash and signature with the given public key.
-    """
-
-    def __init__(self, public_key: Path, workdir: Path) -> None:
-        self.public_key = public_key
-        self.workdir = workdir
-        self.calls = 0
-
-    def check(self, image: bytes, *, image_index: int, slot: int) -> BootVerdict:
-        self.calls += 1
-        path = self.workdir / f"check-{self.calls}.bin"
-        path.write_bytes(image)
-        result = subprocess.run(
-            [IMGTOOL, "verify", "--key", str(self.public_key), str(path)],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode == 0:
-            return BootVerdict(True, "imgtool verify: valid", image)
-        reason = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["invalid"]
-        return BootVerdict(False, f"imgtool verify: {reason[0]}")
 
 
 @pytest.fixture

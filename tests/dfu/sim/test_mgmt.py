@@ -268,10 +268,12 @@ def test_trailer_read_at_the_end_of_the_slot(max_align: int, confirm: bool) -> N
     assert read_pending(slot[:ok_at] + b"\x00" + slot[ok_at + 1 :], 0x1000) is None
 
 
-def recording_server(slot_size: int) -> tuple[SmpServer, list[tuple[str, dict[str, Any]]]]:
+def recording_server(
+    slot_size: int, *, fixed: bool = True
+) -> tuple[SmpServer, list[tuple[str, dict[str, Any]]]]:
     events: list[tuple[str, dict[str, Any]]] = []
     server = SmpServer(
-        [ImagePair(0, slot_size)],
+        [ImagePair(0, slot_size, slot_size_fixed=fixed)],
         buf_size=2475,
         buf_count=6,
         emit=lambda kind, detail: events.append((kind, detail)),
@@ -300,3 +302,12 @@ def test_an_image_padded_for_another_slot_size(make_image: MakeImage) -> None:
     # Bigger than the slot: img_mgmt refuses it up front (IMG_MGMT_ERR_INVALID_IMAGE_TOO_LARGE).
     big = padded(image, 0x20000)
     assert err(request(server, 1, 1, {"off": 0, "data": big[:2000], "len": len(big)})) == 30
+
+
+def test_without_a_configured_slot_size_a_padded_image_sets_it(make_image: MakeImage) -> None:
+    image = make_image("1.2.0", 6000).read_bytes()
+    server, events = recording_server(0x200000, fixed=False)
+    upload(server, padded(image, 0x8000), chunk=2000)
+    assert ("slot-size", {"image": 0, "slot_size": 0x8000}) in events
+    assert ("pending", {"image": 0, "permanent": False}) in events
+    assert server.pairs[0].slot_size == 0x8000 and server.pairs[0].slot_size_fixed

@@ -97,6 +97,9 @@ class ImagePair:
     index: int
     slot_size: int
     primary: StoredImage | None = None
+    #: False while the slot size is the simulator's guess (no ``--slot-size``): the
+    #: first image padded with its own trailer then sets it.
+    slot_size_fixed: bool = True
     secondary: bytearray | None = None
     pending: Pending | None = None
     revert: bool = False

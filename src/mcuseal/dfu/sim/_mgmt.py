@@ -466,6 +466,11 @@ class SmpServer:
         assert pair.secondary is not None
         stored = bytes(pair.secondary)
         pending = read_pending(stored, pair.slot_size)
+        if pending is None and not pair.slot_size_fixed and slot_end_magic(stored):
+            # No configured slot size: the device takes the one the image was padded for.
+            pair.slot_size, pair.slot_size_fixed = len(stored), True
+            self.emit("slot-size", {"image": pair.index, "slot_size": len(stored)})
+            pending = read_pending(stored, pair.slot_size)
         if pending is not None:
             pair.pending = pending
             self.emit("pending", {"image": pair.index, "permanent": pending == "permanent"})

@@ -130,6 +130,7 @@ def test_silent_udp_peer_is_a_transport_failure(capsys: pytest.CaptureFixture[st
         assert main(["dfu", "--udp", f"127.0.0.1:{port}", "--timeout", "0.2", "list"]) == 3
     err = capsys.readouterr().err
     assert "no answer from the device" in err and len(err.strip().splitlines()) == 1
+    assert "in 5 tries of 0.2 s" in err  # the time it really waited
 
 
 def test_closed_udp_port_is_one_line_exit_3() -> None:

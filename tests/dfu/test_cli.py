@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -145,6 +146,26 @@ def test_closed_udp_port_is_one_line_exit_3() -> None:
     )
     assert result.returncode == 3
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+
+
+def test_transport_libraries_log_only_with_verbose(tmp_path: Path) -> None:
+    # bumble logs a traceback per HCI command to a controller that went away; without a
+    # handler of its own that reached Python's last-resort handler on stderr.
+    names = ("smpclient", "bumble", "bleak")
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate) for n in names}
+    try:
+        main(["dfu", "--udp", "127.0.0.1:9", "upload", str(tmp_path / "missing.bin")])
+        for name in names:
+            peer = logging.getLogger(name)
+            assert not peer.propagate
+            assert all(isinstance(h, logging.NullHandler) for h in peer.handlers)
+        main(["-v", "dfu", "--udp", "127.0.0.1:9", "upload", str(tmp_path / "missing.bin")])
+        ours = logging.getLogger("mcuseal").handlers
+        assert all(logging.getLogger(n).handlers == ours for n in names)
+    finally:
+        for name, (handlers, propagate) in saved.items():
+            logging.getLogger(name).handlers[:] = handlers
+            logging.getLogger(name).propagate = propagate
 
 
 def test_params_echo_erase_test_confirm(

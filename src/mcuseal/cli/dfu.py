@@ -279,19 +279,25 @@ async def _with_link(args: argparse.Namespace, body: Callable[[DeviceLink], Awai
             await cleanup()
 
 
-def _route_peer_logs() -> None:
-    """Show smpclient's log only with ``-v``, through mcuseal's handler.
+#: libraries under the transports whose log reaches the user only with ``-v``
+_PEER_LOGGERS = ("smpclient", "bumble", "bleak")
 
-    Without a handler of its own it would reach Python's last-resort handler, so every
-    ICMP "port unreachable" of a device that is not there printed a line before the one
-    error message that explains it.
+
+def _route_peer_logs() -> None:
+    """Show the transport libraries' log only with ``-v``, through mcuseal's handler.
+
+    Without a handler of their own it would reach Python's last-resort handler: every
+    ICMP "port unreachable" of a device that is not there (smpclient), or a traceback per
+    HCI command to a controller that went away (bumble), printed before the one error
+    message that explains it.
     """
     ours = logging.getLogger("mcuseal")
-    peer = logging.getLogger("smpclient")
     verbose = ours.getEffectiveLevel() <= logging.INFO
-    peer.handlers[:] = list(ours.handlers) if verbose else [logging.NullHandler()]
-    peer.setLevel(ours.getEffectiveLevel())
-    peer.propagate = False
+    for name in _PEER_LOGGERS:
+        peer = logging.getLogger(name)
+        peer.handlers[:] = list(ours.handlers) if verbose else [logging.NullHandler()]
+        peer.setLevel(ours.getEffectiveLevel())
+        peer.propagate = False
 
 
 def run(args: argparse.Namespace) -> int:

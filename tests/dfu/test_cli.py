@@ -151,7 +151,7 @@ def test_closed_udp_port_is_one_line_exit_3() -> None:
 def test_transport_libraries_log_only_with_verbose(tmp_path: Path) -> None:
     # bumble logs a traceback per HCI command to a controller that went away; without a
     # handler of its own that reached Python's last-resort handler on stderr.
-    names = ("smpclient", "bumble", "bleak")
+    names = ("smpclient", "bumble", "bleak", "asyncio")
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate) for n in names}
     try:
         main(["dfu", "--udp", "127.0.0.1:9", "upload", str(tmp_path / "missing.bin")])

@@ -279,8 +279,9 @@ async def _with_link(args: argparse.Namespace, body: Callable[[DeviceLink], Awai
             await cleanup()
 
 
-#: libraries under the transports whose log reaches the user only with ``-v``
-_PEER_LOGGERS = ("smpclient", "bumble", "bleak")
+#: libraries under the transports whose log reaches the user only with ``-v`` (asyncio:
+#: "socket.send() raised exception." per write to the socket of a vanished HCI server)
+_PEER_LOGGERS = ("smpclient", "bumble", "bleak", "asyncio")
 
 
 def _route_peer_logs() -> None:

@@ -132,6 +132,12 @@ class DfuDeviceError(DfuRejected):
         self.rc = rc
 
 
+class DfuImageTooLarge(DfuDeviceError):
+    """The device refused an image bigger than its slot: the input, not the device, is wrong."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_DEVICE",
@@ -141,6 +147,7 @@ __all__ = [
     "DevKeyError",
     "DfuDeviceError",
     "DfuError",
+    "DfuImageTooLarge",
     "DfuRejected",
     "DfuTransportError",
     "DumpFormatError",

@@ -3,19 +3,51 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mcuseal.dfu.sim import SimConfig, VirtualDevice
+from mcuseal.dfu.sim import BootVerdict, SimConfig, VirtualDevice
 from mcuseal.dfu.soak import HashOnlyCheck
 
 #: the bootloader stand-in of these tests: it checks the image's hash TLV
 HashCheck = HashOnlyCheck
+
+IMGTOOL = str(Path(sys.executable).with_name("imgtool"))
+
+
+class ImgtoolCheck:
+    """A BootCheck backed by real ``imgtool verify`` (plaintext images only).
+
+    The independent oracle beside mcuseal's own :class:`~mcuseal.dfu.sim.McubootCheck`:
+    hash and signature with the given public key.
+    """
+
+    def __init__(self, public_key: Path, workdir: Path) -> None:
+        self.public_key = public_key
+        self.workdir = workdir
+        self.calls = 0
+
+    def check(self, image: bytes, *, image_index: int, slot: int) -> BootVerdict:
+        self.calls += 1
+        path = self.workdir / f"check-{self.calls}.bin"
+        path.write_bytes(image)
+        result = subprocess.run(
+            [IMGTOOL, "verify", "--key", str(self.public_key), str(path)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode == 0:
+            return BootVerdict(True, "imgtool verify: valid", image)
+        reason = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["invalid"]
+        return BootVerdict(False, f"imgtool verify: {reason[0]}")
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -108,6 +109,16 @@ def test_bad_input_is_one_line_exit_2(
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_image_bigger_than_the_slot_is_bad_input(
+    sim_thread: StartSim, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = sim_thread(SimConfig(slot_size=0x4000))
+    image = _write(tmp_path, "big.bin", fake_image(0x5000))
+    assert main(["dfu", "--udp", sim.udp, *FAST, "--quiet", "upload", str(image)]) == 2
+    err = capsys.readouterr().err
+    assert "INVALID_IMAGE_TOO_LARGE" in err and len(err.strip().splitlines()) == 1
+
+
 def test_missing_device_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dfu", "list"]) == 2
     assert "no device" in capsys.readouterr().err
@@ -120,6 +131,41 @@ def test_silent_udp_peer_is_a_transport_failure(capsys: pytest.CaptureFixture[st
         assert main(["dfu", "--udp", f"127.0.0.1:{port}", "--timeout", "0.2", "list"]) == 3
     err = capsys.readouterr().err
     assert "no answer from the device" in err and len(err.strip().splitlines()) == 1
+    assert "in 5 tries of 0.2 s" in err  # the time it really waited
+
+
+def test_closed_udp_port_is_one_line_exit_3() -> None:
+    # Nothing listens: each request draws an ICMP port unreachable, which smpclient logs
+    # as warnings (a subprocess: pytest's own log handlers would hide them in-process).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+        gone.bind(("127.0.0.1", 0))
+        port = gone.getsockname()[1]
+    cmd = [sys.executable, "-m", "mcuseal", "dfu", "--udp", f"127.0.0.1:{port}"]
+    result = subprocess.run(
+        [*cmd, "--timeout", "0.3", "list"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+
+
+def test_transport_libraries_log_only_with_verbose(tmp_path: Path) -> None:
+    # bumble logs a traceback per HCI command to a controller that went away; without a
+    # handler of its own that reached Python's last-resort handler on stderr.
+    names = ("smpclient", "bumble", "bleak", "asyncio")
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate) for n in names}
+    try:
+        main(["dfu", "--udp", "127.0.0.1:9", "upload", str(tmp_path / "missing.bin")])
+        for name in names:
+            peer = logging.getLogger(name)
+            assert not peer.propagate
+            assert all(isinstance(h, logging.NullHandler) for h in peer.handlers)
+        main(["-v", "dfu", "--udp", "127.0.0.1:9", "upload", str(tmp_path / "missing.bin")])
+        ours = logging.getLogger("mcuseal").handlers
+        assert all(logging.getLogger(n).handlers == ours for n in names)
+    finally:
+        for name, (handlers, propagate) in saved.items():
+            logging.getLogger(name).handlers[:] = handlers
+            logging.getLogger(name).propagate = propagate
 
 
 def test_params_echo_erase_test_confirm(

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,31 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mcuseal.cli import main
 from mcuseal.dfu.package import load_path
 from mcuseal.dfu.sim import BootVerdict, McubootCheck, SimConfig
-from tests.dfu.conftest import RunningSim
-
-IMGTOOL = str(Path(sys.executable).with_name("imgtool"))
-
-
-class ImgtoolVerify:
-    """Accept an image only if ``imgtool verify`` accepts its hash and signature."""
-
-    def __init__(self, public_key: Path, workdir: Path) -> None:
-        self.public_key = public_key
-        self.workdir = workdir
-        self.calls = 0
-
-    def check(self, image: bytes, *, image_index: int, slot: int) -> BootVerdict:
-        self.calls += 1
-        path = self.workdir / f"slot-{self.calls}.bin"
-        path.write_bytes(image)
-        done = subprocess.run(
-            [IMGTOOL, "verify", "--key", str(self.public_key), str(path)],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode == 0:
-            return BootVerdict(True, "valid", image)
-        return BootVerdict(False, "imgtool verify refused the image")
+from tests.dfu.conftest import IMGTOOL, ImgtoolCheck, RunningSim
 
 
 @pytest.fixture
@@ -89,7 +64,7 @@ def test_signed_update_over_virtual_ble(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     old, new = signing("1.0.0", 4000), signing("1.1.0+3", 30_000)
-    check = ImgtoolVerify(signing.public, tmp_path)  # type: ignore[attr-defined]
+    check = ImgtoolCheck(signing.public, tmp_path)  # type: ignore[attr-defined]
     sim = sim_thread(ble_name="fota", boot_check=check, primary=[old.read_bytes()])
     hci = ["--hci", f"tcp-client:127.0.0.1:{sim.hci_port}", "--name", "fota"]
     assert main(["dfu", *hci, "-q", "upload", str(new), "--swap-wait", "0.4"]) == 0
@@ -106,7 +81,7 @@ def test_an_image_signed_with_another_key_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     old, rogue = signing("1.0.0", 4000), signing("2.0.0", 8000, True)
-    check = ImgtoolVerify(signing.public, tmp_path)  # type: ignore[attr-defined]
+    check = ImgtoolCheck(signing.public, tmp_path)  # type: ignore[attr-defined]
     sim = sim_thread(SimConfig(), boot_check=check, primary=[old.read_bytes()])
     code = main(["dfu", "--udp", sim.udp, "upload", str(rogue), "--swap-wait", "0.4"])
     assert code == 1

@@ -148,3 +148,33 @@ async def test_a_second_image_for_a_single_image_device_is_refused_up_front() ->
         with pytest.raises(DfuRejected, match="single image"):
             await run_dfu(link, [app, net], _options())
         assert device.secondary(0) is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "trailer_confirmed"),
+    [(Mode.TEST_AND_CONFIRM, True), (Mode.CONFIRM_ONLY, False)],
+)
+async def test_a_slot_padded_image_is_pending_by_its_trailer_and_not_marked_again(
+    mode: Mode, trailer_confirmed: bool
+) -> None:
+    # imgtool --pad [--confirm]: the device lists the image pending as soon as it is
+    # stored and answers IMAGE_ALREADY_PENDING to a state-write that disagrees.
+    from mcuseal.image.trailer import trailer_bytes
+
+    slot_size = 0x10000
+    old, new = _image(3000, (1, 0, 0, 0)), fake_image(20_000, version=(1, 3, 0, 0))
+    length, tail = trailer_bytes(
+        max_align=8, erased_val=0xFF, confirm=trailer_confirmed, overwrite_only=False
+    )
+    padded = load_image(new + b"\xff" * (slot_size - len(new) - length) + tail, name="padded")
+    events: list[Event] = []
+    async with _device(SimConfig(slot_size=slot_size), primary=[old.data]) as (device, link):
+        report = await run_dfu(link, [padded], _options(mode), on_event=events.append)
+        running = device.running(0)
+    assert running is not None and running.hash == padded.hash
+    slot0 = next(s for s in report.final_state if s.slot == 0)
+    assert slot0.confirmed and slot0.active
+    marks = [e.data for e in events if e.kind == "mark"]
+    assert marks == [
+        {"image": 0, "hash": padded.hash.hex(), "permanent": trailer_confirmed, "by": "trailer"}
+    ]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -123,13 +125,29 @@ def test_bad_zips_name_the_problem(manifest: Any, files: dict[str, bytes], messa
         load_zip(_zip(manifest, files), name="z")
 
 
-def test_hex_and_empty_build_directories_are_refused_with_a_hint(tmp_path: Path) -> None:
+def test_empty_hex_and_empty_build_directories_are_refused_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"no dfu_application\.zip"):
         load_path(tmp_path)
     hexfile = tmp_path / "zephyr.signed.hex"
     hexfile.write_text(":00000001FF\n")
-    with pytest.raises(InputError, match=r"signed \.bin"):
+    with pytest.raises(InputError, match=r"zephyr\.signed\.hex: .*no data"):
         load_path(hexfile)
+
+
+@pytest.mark.parametrize("pad", [[], ["--pad", "--confirm"]])
+def test_imgtool_hex_uploads_the_bytes_of_its_bin_twin(tmp_path: Path, pad: list[str]) -> None:
+    # A padded .hex leaves the gap between image and trailer out; it reads as erased.
+    # Ed25519: deterministic signatures, so both runs give the same bytes.
+    imgtool = str(Path(sys.executable).with_name("imgtool"))
+    key, raw = tmp_path / "k.pem", tmp_path / "app.raw"
+    subprocess.run([imgtool, "keygen", "-k", str(key), "-t", "ed25519"], check=True)
+    raw.write_bytes(bytes(range(256)) * 20)
+    sign = [imgtool, "sign", "-k", str(key), "-H", "0x200", "--pad-header", "-v", "1.2.3"]
+    sign += ["-S", "0x8000", "-x", "0x10000", *pad, str(raw)]
+    for out in ("app.bin", "app.hex"):
+        subprocess.run([*sign, str(tmp_path / out)], check=True, capture_output=True)
+    (from_hex,) = load_path(tmp_path / "app.hex")
+    assert from_hex.data == (tmp_path / "app.bin").read_bytes()
 
 
 def test_build_directory_lookup(tmp_path: Path) -> None:

@@ -138,6 +138,27 @@ async def test_retry_cap_per_offset_then_resume_cap() -> None:
     assert link.connects == 2
 
 
+async def test_a_vanished_device_fails_at_the_first_failed_reconnect() -> None:
+    # Each reconnect already tries several times: more resumes would repeat the wait
+    # (minutes over UDP, where every try waits out the parameter read).
+    device = FakeDevice(drop=lambda h, b, i: "request" if i >= 3 else None)
+    transports: list[FakeTransport] = []
+
+    async def connect() -> FakeTransport:
+        if transports:
+            raise DfuTransportError("device not found")
+        transports.append(FakeTransport(device, mtu=247))
+        return transports[-1]
+
+    link = DeviceLink(connect, timeout_s=0.3)
+    await link.open()
+    events: list[Event] = []
+    options = UploadOptions(timeout_s=0.05, retries=1, resumes=3)
+    with pytest.raises(DfuTransportError, match="run the same command again to resume"):
+        await upload(link, _data(20_000), options=options, on_event=events.append)
+    assert [e.kind for e in events].count("resume") == 1
+
+
 async def test_resume_by_sha_continues_at_the_device_offset() -> None:
     stop = {"at": 6}
     device = FakeDevice(drop=lambda h, b, i: "request" if i >= stop["at"] else None)

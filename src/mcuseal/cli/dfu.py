@@ -28,8 +28,8 @@ HELP = "upload images to a device over BLE, UDP or serial (SMP/MCUmgr), list, te
 DESCRIPTION = """Deliver MCUboot images over SMP (MCUmgr): BLE (bleak, or bumble on an HCI
 controller), UDP or serial.  Transport options go before the action.
 
-exit codes: 0 done; 1 the device refused or dropped the image; 2 bad input;
-3 transport failure (not found, disconnected, no answer)."""
+exit codes: 0 done; 1 the device refused or dropped the image; 2 bad input (also an image the
+device finds bigger than its slot); 3 transport failure (not found, disconnected, no answer)."""
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -125,7 +125,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "file",
         type=Path,
         metavar="IMAGE|ZIP|BUILD_DIR",
-        help="signed image, dfu_application.zip, or a build directory holding either",
+        help="signed image (.bin, or imgtool's .hex), dfu_application.zip, or a build "
+        "directory holding either",
     )
     up.add_argument(
         "--image", type=int, help="image number for a single image (1: nRF5340 net core)"
@@ -278,7 +279,30 @@ async def _with_link(args: argparse.Namespace, body: Callable[[DeviceLink], Awai
             await cleanup()
 
 
+#: libraries under the transports whose log reaches the user only with ``-v`` (asyncio:
+#: "socket.send() raised exception." per write to the socket of a vanished HCI server)
+_PEER_LOGGERS = ("smpclient", "bumble", "bleak", "asyncio")
+
+
+def _route_peer_logs() -> None:
+    """Show the transport libraries' log only with ``-v``, through mcuseal's handler.
+
+    Without a handler of their own it would reach Python's last-resort handler: every
+    ICMP "port unreachable" of a device that is not there (smpclient), or a traceback per
+    HCI command to a controller that went away (bumble), printed before the one error
+    message that explains it.
+    """
+    ours = logging.getLogger("mcuseal")
+    verbose = ours.getEffectiveLevel() <= logging.INFO
+    for name in _PEER_LOGGERS:
+        peer = logging.getLogger(name)
+        peer.handlers[:] = list(ours.handlers) if verbose else [logging.NullHandler()]
+        peer.setLevel(ours.getEffectiveLevel())
+        peer.propagate = False
+
+
 def run(args: argparse.Namespace) -> int:
+    _route_peer_logs()
     action = args.action
     if action == "scan":
         return asyncio.run(_scan(args))

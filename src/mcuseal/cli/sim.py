@@ -136,7 +136,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     dev.add_argument("--buf-size", type=_int, default=2475, help="MCUmgr net_buf size")
     dev.add_argument("--buf-count", type=_int, default=6, help="MCUmgr net_buf count")
-    dev.add_argument("--slot-size", type=_int, default=0x200000, help="size of each slot")
+    dev.add_argument(
+        "--slot-size",
+        type=_int,
+        help="size of each slot (default 2 MiB, or what the first upload padded with "
+        "imgtool --pad was padded to)",
+    )
     dev.add_argument(
         "--netcore-check",
         metavar="B0N_ADDR",

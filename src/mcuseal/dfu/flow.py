@@ -168,7 +168,31 @@ async def run_dfu(
         return report
 
     permanent = options.mode is Mode.CONFIRM_ONLY
+    confirm_after_reset = options.mode is Mode.TEST_AND_CONFIRM
     for img in todo:
+        staged = _slot(state, img.image, 1)
+        if staged is not None and staged.pending:
+            # A slot-padded image (imgtool --pad [--confirm]) brings its own trailer: it is
+            # pending once stored, and Zephyr refuses to mark it again (IMAGE_ALREADY_PENDING).
+            if staged.permanent and options.mode is Mode.TEST_ONLY:
+                _log.warning(
+                    "%s carries a confirmed trailer (imgtool --pad --confirm): it installs "
+                    "permanently, not for test",
+                    img.name,
+                )
+            confirm_after_reset |= permanent and not staged.permanent
+            on_event(
+                Event(
+                    "mark",
+                    {
+                        "image": img.image,
+                        "hash": img.hash.hex(),
+                        "permanent": staged.permanent,
+                        "by": "trailer",
+                    },
+                )
+            )
+            continue
         await mcumgr.write_state(link.session, img.hash, confirm=permanent)
         report.marked.append(img.image)
         on_event(
@@ -189,7 +213,7 @@ async def run_dfu(
         ):
             break
         _log.info("the device still lists the image as pending: resetting again")
-    if options.mode is Mode.TEST_AND_CONFIRM:
+    if confirm_after_reset:
         running_new = all(
             (s := _slot(state, img.image, 0)) is not None and s.hash == img.hash for img in todo
         )

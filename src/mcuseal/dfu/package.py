@@ -208,7 +208,14 @@ def load_path(path: Path, *, image: int | None = None) -> list[DfuImage]:
             raise InputError("--image applies to a single image file, not to a zip")
         return load_zip(data, name=str(path))
     if path.suffix.lower() == ".hex":
-        raise InputError(f"{path}: Intel HEX is for flashing; upload the signed .bin instead")
+        # imgtool's signed .hex: the image at its load address and, for --pad, the
+        # trailer at the end of the slot; the gap reads as erased flash.
+        from mcuseal.image.hexfile import load_hex
+
+        try:
+            _base, data = load_hex(data)
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from None
     return [load_image(data, name=str(path), image=image or 0)]
 
 

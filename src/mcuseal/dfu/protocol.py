@@ -20,7 +20,7 @@ from smp import header as smp_header
 from smp import image_management as smp_img
 
 from mcuseal.dfu import smpframe
-from mcuseal.errors import DfuDeviceError
+from mcuseal.errors import DfuDeviceError, DfuImageTooLarge
 
 
 class OsMgmtErr(IntEnum):
@@ -96,7 +96,8 @@ def check(response: Response, what: str) -> dict[str, Any]:
     if isinstance(err, dict) and isinstance(err.get("rc"), int) and err["rc"] != 0:
         group = err.get("group")
         group = group if isinstance(group, int) else response.header.group
-        raise DfuDeviceError(
+        too_large = (group, err["rc"]) == (1, smp_img.IMG_MGMT_ERR.INVALID_IMAGE_TOO_LARGE)
+        raise (DfuImageTooLarge if too_large else DfuDeviceError)(
             f"device refused {what}: {group_name(group)} error {error_name(err['rc'], group)}"
             f"{_hint(group, err['rc'])}",
             group=group,

@@ -129,8 +129,9 @@ class SmpSession:
                 self.abandon(message.header.sequence)
                 continue
             return protocol.check(response, what)
+        waited = f"{timeout:g} s" if attempts == 1 else f"{attempts} tries of {timeout:g} s"
         raise DfuTransportError(
-            f"no answer from the device to {what} within {timeout:g} s; check that it is "
+            f"no answer from the device to {what} in {waited}; check that it is "
             "powered, in range and running an MCUmgr (SMP) server"
         )
 

@@ -223,10 +223,7 @@ class Uploader:
                 continue
             except DfuTransportError as err:
                 if stats.resumes >= self.options.resumes:
-                    raise DfuTransportError(
-                        f"upload of image {self.image} failed after {stats.resumes} resume(s): "
-                        f"{err}"
-                    ) from None
+                    raise self._gave_up(f"failed after {stats.resumes} resume(s): {err}") from None
                 stats.resumes += 1
                 stats.per_offset.clear()
                 self.emit(Event("resume", {"image": self.image, "reason": str(err)}))
@@ -234,7 +231,11 @@ class Uploader:
                 try:
                     await self.link.reconnect()
                 except DfuTransportError as again:
-                    _log.info("reconnect failed: %s", again)
+                    # The device is gone (each reconnect already tried several times):
+                    # further resumes would only repeat the wait.
+                    raise self._gave_up(
+                        f"lost the device ({err}); reconnecting failed: {again}"
+                    ) from None
         result = UploadResult(
             size=len(self.data),
             sent_bytes=stats.sent_bytes,
@@ -322,6 +323,12 @@ class Uploader:
                     f"the device reports image {self.image} does not match the SHA-256 of the "
                     "file after upload (corrupted transfer); run 'mcuseal dfu erase' and retry"
                 )
+
+    def _gave_up(self, why: str) -> DfuTransportError:
+        return DfuTransportError(
+            f"upload of image {self.image} {why}; run the same command again to resume "
+            "(the device keeps a started upload until it resets)"
+        )
 
     async def _first(self) -> int:
         """Send the first chunk alone until answered; return the device's offset."""

@@ -15,9 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mcuseal.dfu.sim import BootVerdict
-
-IMGTOOL = str(Path(sys.executable).with_name("imgtool"))
+from tests.dfu.conftest import IMGTOOL, ImgtoolCheck
 
 
 @pytest.fixture(scope="session")
@@ -75,8 +73,11 @@ def make_image(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Path]) 
         encrypt: bool = False,
         vector: int = 0x0000_8001,
         foreign: bool = False,
+        pad: str = "",
     ) -> Path:
-        kind = ("enc" if encrypt else "plain") + ("-foreign" if foreign else "")
+        """:param pad: "" (no trailer), or imgtool's ``--pad`` alone ("test"), with
+        ``--test`` ("test-flag") or with ``--confirm`` ("confirm"): padded to 0x80000."""
+        kind = ("enc" if encrypt else "plain") + ("-foreign" if foreign else "") + pad
         name = f"app-{version}-{size}-{kind}-{vector:x}"
         out = root / f"{name}.bin"
         if out.exists():
@@ -89,37 +90,13 @@ def make_image(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Path]) 
         cmd += ["--pad-header", "--align", "4", "--version", version, "--slot-size", "0x80000"]
         if encrypt:
             cmd += ["--encrypt", str(keys["enc_pub"])]
+        cmd += {"": [], "test": ["--pad"], "test-flag": ["--pad", "--test"]}.get(
+            pad, ["--pad", "--confirm"]
+        )
         subprocess.run([*cmd, str(payload), str(out)], check=True, capture_output=True)
         return out
 
     return make
-
-
-class ImgtoolCheck:
-    """A BootCheck backed by real ``imgtool verify`` (plaintext images only).
-
-    Until mcuseal's own verifier is wired in, imgtool is the independent oracle the
-    boot-model tests validate against: hash and signature with the given public key.
-    """
-
-    def __init__(self, public_key: Path, workdir: Path) -> None:
-        self.public_key = public_key
-        self.workdir = workdir
-        self.calls = 0
-
-    def check(self, image: bytes, *, image_index: int, slot: int) -> BootVerdict:
-        self.calls += 1
-        path = self.workdir / f"check-{self.calls}.bin"
-        path.write_bytes(image)
-        result = subprocess.run(
-            [IMGTOOL, "verify", "--key", str(self.public_key), str(path)],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode == 0:
-            return BootVerdict(True, "imgtool verify: valid", image)
-        reason = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["invalid"]
-        return BootVerdict(False, f"imgtool verify: {reason[0]}")
 
 
 @pytest.fixture

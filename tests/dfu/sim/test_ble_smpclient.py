@@ -31,10 +31,17 @@ from mcuseal.dfu.sim import SimConfig, VirtualDevice, read_info
 MakeImage = Callable[..., Path]
 
 
-@pytest.mark.parametrize("mtu", [498, 247, 23])
-async def test_upload_over_in_process_link(make_image: MakeImage, mtu: int) -> None:
+@pytest.mark.parametrize(
+    ("mtu", "buf_size", "buf_count"),
+    [(498, 2475, 6), (247, 2475, 6), (23, 2475, 6), (23, 128, 1), (185, 512, 2), (498, 300, 4)],
+)
+async def test_upload_over_in_process_link(
+    make_image: MakeImage, mtu: int, buf_size: int, buf_count: int
+) -> None:
+    # smpclient sizes its chunks from the MCUmgr parameters it reads: no frame the
+    # device gets may exceed buf_size, so the device drops nothing.
     image = make_image("2.0.0", 12000).read_bytes()
-    async with VirtualDevice(SimConfig()) as device:
+    async with VirtualDevice(SimConfig(buf_size=buf_size, buf_count=buf_count)) as device:
         peripheral = await device.serve_ble(name="sim-under-test")
         controller = Controller("client", link=peripheral.link)
         central = Device(
@@ -58,6 +65,7 @@ async def test_upload_over_in_process_link(make_image: MakeImage, mtu: int) -> N
         await transport.disconnect()
         await connection.disconnect()
     assert device.secondary(0) == read_info(image)
+    assert not [e for e in device.events if e.kind == "drop"]
 
 
 async def test_upload_over_hci_tcp(make_image: MakeImage) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mcuseal.dfu.sim import SimConfig, VirtualDevice, read_info
 from mcuseal.errors import DfuTransportError
 
@@ -30,6 +32,14 @@ async def serve_on_1337(device: VirtualDevice) -> str:
             continue
         return host
     raise RuntimeError("no free loopback address for port 1337")
+
+
+async def booted(device: VirtualDevice) -> None:
+    """Wait for the reset, which follows the reply by CONFIG_MCUMGR_GRP_OS_RESET_MS."""
+    for _ in range(100):
+        if device.boot_count:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def smpmgr(host: str, *args: str) -> tuple[int, str]:
@@ -73,10 +83,7 @@ async def test_smpmgr_upgrade_confirm_then_device_runs_it(
         code, out = await smpmgr(host, "upgrade", "--confirm", str(new))
         assert code == 0, out
         assert "Upgrade complete" in out
-        for _ in range(100):  # the reset follows the reply by CONFIG_MCUMGR_GRP_OS_RESET_MS
-            if device.boot_count:
-                break
-            await asyncio.sleep(0.05)
+        await booted(device)
         assert device.running(0) == read_info(new.read_bytes())
         # The UDP socket stayed bound through the reset: the device answers again.
         code, out = await smpmgr(host, "image", "state-read")
@@ -95,10 +102,26 @@ async def test_smpmgr_upgrade_without_confirm_leaves_the_old_image(
         host = await serve_on_1337(device)
         code, out = await smpmgr(host, "upgrade", str(new))
         assert code == 0, out
-        for _ in range(100):
-            if device.boot_count:
-                break
-            await asyncio.sleep(0.05)
+        await booted(device)
         assert device.boot_count == 1
         assert device.running(0) == read_info(old)
         assert device.secondary(0) == read_info(new.read_bytes())
+
+
+@pytest.mark.parametrize("pad", ["confirm", "test"])
+async def test_smpmgr_upgrade_of_a_padded_image_installs_it_by_its_trailer(
+    make_image: MakeImage, mcuboot_check: Any, pad: str
+) -> None:
+    # imgtool --pad writes the boot magic (and with --confirm image_ok) at the end of the
+    # slot: MCUboot swaps it in although smpmgr never sends a state-write.
+    old = make_image("1.0.0", 5000).read_bytes()
+    new = make_image("1.7.0", 9000, pad=pad)
+    # No slot size configured: the device takes the 0x80000 the image was padded to.
+    async with VirtualDevice(SimConfig(), boot_check=mcuboot_check, primary=[old]) as device:
+        host = await serve_on_1337(device)
+        code, out = await smpmgr(host, "upgrade", str(new))
+        assert code == 0, out
+        await booted(device)
+        assert device.running(0) == read_info(new.read_bytes())
+    swaps = [e.detail["type"] for e in device.events if e.kind == "swap"]
+    assert swaps == ["perm" if pad == "confirm" else "test"]

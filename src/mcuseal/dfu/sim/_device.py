@@ -27,6 +27,9 @@ from mcuseal.dfu.sim._imginfo import SlotInfo, read_info
 from mcuseal.dfu.sim._mcuboot import BootCheck, BootEvent, ImagePair, StoredImage, boot
 from mcuseal.dfu.sim._mgmt import SmpServer, UploadState
 
+#: slot size when none is configured and no padded image has set one
+DEFAULT_SLOT_SIZE = 0x200000
+
 #: ``CONFIG_MCUMGR_GRP_OS_RESET_MS`` default: the reply goes out, then the reboot.
 RESET_DELAY_S = 0.25
 
@@ -41,7 +44,8 @@ class SimConfig:
     :param images: 1 (swap with revert) or 2 (overwrite-only; image 1 = network core)
     :param buf_size: ``CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE`` (frame limit, header included)
     :param buf_count: ``CONFIG_MCUMGR_TRANSPORT_NETBUF_COUNT``
-    :param slot_size: size of every image slot in bytes
+    :param slot_size: size of every image slot in bytes; None: 2 MiB until the first
+        upload padded with its own trailer (imgtool ``--pad``) sets the size it was padded to
     :param latency_s: delay added to every response, overlapping later requests
     :param service_time_s: processing time of every request, one request at a time
     :param erase_time_s: time the first upload chunk spends erasing the slot
@@ -62,7 +66,7 @@ class SimConfig:
     images: int = 1
     buf_size: int = 2475
     buf_count: int = 6
-    slot_size: int = 0x200000
+    slot_size: int | None = None
     latency_s: float = 0.0
     service_time_s: float = 0.0
     erase_time_s: float = 0.0
@@ -144,7 +148,11 @@ class VirtualDevice:
     ) -> None:
         self.config = config or SimConfig()
         self.boot_check = boot_check
-        self.pairs = [ImagePair(i, self.config.slot_size) for i in range(self.config.images)]
+        slot_size = self.config.slot_size
+        self.pairs = [
+            ImagePair(i, slot_size or DEFAULT_SLOT_SIZE, slot_size_fixed=slot_size is not None)
+            for i in range(self.config.images)
+        ]
         for index, image in enumerate(primary):
             if image is not None:
                 self.pairs[index].primary = StoredImage(stored=image, runnable=image)

@@ -23,7 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from mcuseal.dfu.sim._imginfo import SlotInfo, header_fields, read_info
+from mcuseal.dfu.sim._imginfo import ERASED, SlotInfo, header_fields, read_info
+from mcuseal.image.trailer import (
+    BOOT_MAGIC_SIZE,
+    DEFAULT_MAX_ALIGN,
+    VALID_MAX_ALIGNS,
+    boot_magic,
+    image_ok_offset_from_end,
+)
 
 Pending = Literal["test", "permanent"]
 
@@ -90,6 +97,9 @@ class ImagePair:
     index: int
     slot_size: int
     primary: StoredImage | None = None
+    #: False while the slot size is the simulator's guess (no ``--slot-size``): the
+    #: first image padded with its own trailer then sets it.
+    slot_size_fixed: bool = True
     secondary: bytearray | None = None
     pending: Pending | None = None
     revert: bool = False
@@ -122,6 +132,48 @@ class BootEvent:
     kind: str
     image: int
     detail: dict[str, object] = field(default_factory=dict)
+
+
+#: bootutil's ``BOOT_FLAG_SET``: the image_ok value that makes a pending image permanent.
+BOOT_FLAG_SET = 0x01
+
+
+def _trailer_max_align(magic: bytes) -> int | None:
+    """The ``BOOT_MAX_ALIGN`` whose boot magic *magic* is, or None for no magic.
+
+    Each MCUboot build knows only its own magic; the virtual device accepts every
+    variant imgtool writes (8: the classic magic, 16 and 32: alignment-prefixed).
+    """
+    for max_align in (DEFAULT_MAX_ALIGN, *VALID_MAX_ALIGNS):
+        if magic == boot_magic(max_align):
+            return max_align
+    return None
+
+
+def slot_end_magic(data: bytes) -> bool:
+    """True when *data* ends in a boot magic (an image padded with imgtool ``--pad``)."""
+    return _trailer_max_align(data[-BOOT_MAGIC_SIZE:]) is not None
+
+
+def read_pending(slot: bytes, slot_size: int) -> Pending | None:
+    """The swap request a secondary slot's trailer carries, as ``boot_swap_type`` reads it.
+
+    bootutil reads the trailer at the end of the slot, not of the image: only bytes
+    that fill the slot put their magic there (imgtool ``--pad`` to this slot size).
+    With a good magic, image_ok unset (erased) is a test swap and ``BOOT_FLAG_SET`` a
+    permanent one; any other image_ok value is a bad flag and requests nothing.
+    """
+    if len(slot) != slot_size:
+        return None
+    max_align = _trailer_max_align(slot[-BOOT_MAGIC_SIZE:])
+    if max_align is None:
+        return None
+    image_ok = slot[slot_size - image_ok_offset_from_end(max_align)]
+    if image_ok == ERASED:
+        return "test"
+    if image_ok == BOOT_FLAG_SET:
+        return "permanent"
+    return None
 
 
 #: ``PM_CPUNET_B0N_ADDRESS`` of the nRF5340 network core's b0n (NCS partition manager).

@@ -21,7 +21,7 @@ from smp.error import MGMT_ERR
 from smp.image_management import IMG_MGMT_ERR
 
 from mcuseal.dfu.sim._imginfo import IMAGE_MAGIC, header_fields, read_info
-from mcuseal.dfu.sim._mcuboot import BootMode, ImagePair, SwapType
+from mcuseal.dfu.sim._mcuboot import BootMode, ImagePair, SwapType, read_pending, slot_end_magic
 from mcuseal.dfu.smpframe import (
     HEADER_SIZE,
     Group,
@@ -457,7 +457,29 @@ class SmpServer:
         match = hashlib.sha256(bytes(pair.secondary[: state.size])).digest() == state.sha
         self.emit("upload-done", {"image": state.target[0], "match": match})
         self.upload = UploadState()
+        self._read_uploaded_trailer(pair)
         return {"off": state.off, "match": match}
+
+    def _read_uploaded_trailer(self, pair: ImagePair) -> None:
+        # An image padded to the slot (imgtool --pad) brings its own trailer: the
+        # bootloader and img_mgmt's state read see it as a pending swap with no state-write.
+        assert pair.secondary is not None
+        stored = bytes(pair.secondary)
+        pending = read_pending(stored, pair.slot_size)
+        if pending is None and not pair.slot_size_fixed and slot_end_magic(stored):
+            # No configured slot size: the device takes the one the image was padded for.
+            pair.slot_size, pair.slot_size_fixed = len(stored), True
+            self.emit("slot-size", {"image": pair.index, "slot_size": len(stored)})
+            pending = read_pending(stored, pair.slot_size)
+        if pending is not None:
+            pair.pending = pending
+            self.emit("pending", {"image": pair.index, "permanent": pending == "permanent"})
+        elif slot_end_magic(stored):
+            # Padded for another slot size: its magic is not at the end of this slot.
+            self.emit(
+                "trailer-ignored",
+                {"image": pair.index, "padded_size": len(stored), "slot_size": pair.slot_size},
+            )
 
     def _check_upgrade(self, data: bytes) -> None:
         running = self.pairs[0].primary

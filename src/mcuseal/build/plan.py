@@ -74,6 +74,26 @@ _APP_MODE_OPTIONS: tuple[tuple[str, UpgradeMode], ...] = (
 )
 
 
+_SIGNATURE_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("CONFIG_BOOT_SIGNATURE_TYPE_NONE", "none"),
+    ("CONFIG_BOOT_SIGNATURE_TYPE_RSA", "rsa"),
+    ("CONFIG_BOOT_SIGNATURE_TYPE_ECDSA_P256", "ecdsa-p256"),
+    ("CONFIG_BOOT_SIGNATURE_TYPE_ECDSA_P384", "ecdsa-p384"),
+    ("CONFIG_BOOT_SIGNATURE_TYPE_ED25519", "ed25519"),
+)
+_ENCRYPT_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("CONFIG_BOOT_ENCRYPT_RSA", "rsa-oaep"),
+    ("CONFIG_BOOT_ENCRYPT_EC256", "ecies-p256"),
+    ("CONFIG_BOOT_ENCRYPT_X25519", "ecies-x25519"),
+    ("CONFIG_BOOT_ENCRYPT_KW", "aes-kw"),
+)
+
+
+def _last_set(config: DotConfig, options: tuple[tuple[str, str], ...]) -> str | None:
+    """The value of the last option in *options* that *config* sets."""
+    return next((kind for name, kind in reversed(options) if config.is_set(name)), None)
+
+
 @dataclass(frozen=True)
 class McubootConfig:
     """What MCUboot was built with, read from its ``.config`` (or unknown without it)."""
@@ -104,25 +124,8 @@ class McubootConfig:
                 (m for name, m in _APP_MODE_OPTIONS if app.is_set(name)), UpgradeMode.UNKNOWN
             )
             return cls(present=False, mode=mode)
-        signature_type = None
-        for name, kind in (
-            ("CONFIG_BOOT_SIGNATURE_TYPE_NONE", "none"),
-            ("CONFIG_BOOT_SIGNATURE_TYPE_RSA", "rsa"),
-            ("CONFIG_BOOT_SIGNATURE_TYPE_ECDSA_P256", "ecdsa-p256"),
-            ("CONFIG_BOOT_SIGNATURE_TYPE_ECDSA_P384", "ecdsa-p384"),
-            ("CONFIG_BOOT_SIGNATURE_TYPE_ED25519", "ed25519"),
-        ):
-            if config.is_set(name):
-                signature_type = kind
-        scheme = None
-        for name, kind in (
-            ("CONFIG_BOOT_ENCRYPT_RSA", "rsa-oaep"),
-            ("CONFIG_BOOT_ENCRYPT_EC256", "ecies-p256"),
-            ("CONFIG_BOOT_ENCRYPT_X25519", "ecies-x25519"),
-            ("CONFIG_BOOT_ENCRYPT_KW", "aes-kw"),
-        ):
-            if config.is_set(name):
-                scheme = kind
+        signature_type = _last_set(config, _SIGNATURE_OPTIONS)
+        scheme = _last_set(config, _ENCRYPT_OPTIONS)
         encrypt = config.is_set("CONFIG_BOOT_ENCRYPT_IMAGE") or scheme is not None
         if encrypt and scheme is None:
             # MCUboot >= 2.0 selects the scheme from the signature type.

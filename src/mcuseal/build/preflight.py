@@ -8,6 +8,7 @@ written before the preflight has passed.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,9 @@ def run_preflight(
         )
 
     _mode_checks(plan, add)
-    _key_checks(plan, add, load_key)
+    # One key file is usually named by several sources (the chosen key, the configured
+    # candidates, MCUboot's own): read and parse each once (a token read is slow).
+    _key_checks(plan, add, functools.cache(load_key))
     _routing_checks(plan, add, encrypt_netcore)
 
     swapping = mb.mode in (UpgradeMode.SWAP_SCRATCH, UpgradeMode.SWAP_MOVE, UpgradeMode.SWAP_OFFSET)

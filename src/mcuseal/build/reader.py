@@ -179,8 +179,7 @@ def _read_sysbuild(root: Path, sb: DotConfig) -> BuildInfo:
     pm = pm_cpunet = None
     if sb.is_set("SB_CONFIG_PARTITION_MANAGER"):
         pm = DotConfig.load_file(root / "pm.config", pm=True)
-        if (root / "pm_CPUNET.config").is_file():
-            pm_cpunet = DotConfig.load_file(root / "pm_CPUNET.config", pm=True)
+        pm_cpunet = _optional_pm_cpunet(root)
     app = images[app_name]
     return BuildInfo(
         build_dir=root,
@@ -233,11 +232,6 @@ def _read_child_image(root: Path, app_config: DotConfig) -> BuildInfo:
         if candidate.is_nrf5340_netcore:
             netcore = candidate
             break
-    pm_cpunet = (
-        DotConfig.load_file(root / "pm_CPUNET.config", pm=True)
-        if (root / "pm_CPUNET.config").is_file()
-        else None
-    )
     return BuildInfo(
         build_dir=root,
         flavour=Flavour.NCS_CHILD_IMAGE,
@@ -245,7 +239,7 @@ def _read_child_image(root: Path, app_config: DotConfig) -> BuildInfo:
         mcuboot=mcuboot,
         netcore=netcore,
         pm=DotConfig.load_file(root / "pm.config", pm=True),
-        pm_cpunet=pm_cpunet,
+        pm_cpunet=_optional_pm_cpunet(root),
         version=_read_version(root / "zephyr"),
         cmake_cache=_read_cmake_cache(root / "CMakeCache.txt"),
         mcuboot_cmake_cache=_read_cmake_cache(mcuboot_dir / "CMakeCache.txt"),
@@ -279,6 +273,11 @@ def _read_zephyr(root: Path, config: DotConfig) -> BuildInfo:
 def _optional_dts(root: Path) -> Devicetree | None:
     path = root / "zephyr" / "zephyr.dts"
     return Devicetree.load_file(path) if path.is_file() else None
+
+
+def _optional_pm_cpunet(root: Path) -> DotConfig | None:
+    path = root / "pm_CPUNET.config"
+    return DotConfig.load_file(path, pm=True) if path.is_file() else None
 
 
 def _image_dirs(root: Path) -> list[str]:

@@ -73,7 +73,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def plan_from_args(args: argparse.Namespace) -> SealPlan:
     from mcuseal.build import make_plan, read_build
 
-    encrypt = getattr(args, "encrypt", None)
     build_dir = args.build_dir
     if build_dir is None:
         # west build's own lookup: the current directory if it is a build directory.
@@ -81,7 +80,7 @@ def plan_from_args(args: argparse.Namespace) -> SealPlan:
     return make_plan(
         read_build(build_dir),
         topdir=args.topdir,
-        encryption_key=Path(encrypt) if encrypt else None,
+        encryption_key=Path(args.encrypt) if args.encrypt else None,
         signature_key=args.key,
         encrypt_netcore=args.encrypt_netcore,
     )

@@ -85,7 +85,7 @@ def region_sizes(slot_size: int, sector_size: int, page_size: int) -> tuple[int,
     physical = (slot_size - sector_size) // unit * unit
     if physical <= 0:
         raise UsageError(f"slot of {slot_size:#x} bytes leaves no room for an IPED region")
-    return physical * 4 // 5, physical
+    return physical_to_logical(physical), physical
 
 
 def physical_to_logical(size: int) -> int:

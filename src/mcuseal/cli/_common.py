@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-from mcuseal.errors import UsageError
 
 
 def based_int(text: str) -> int:
@@ -34,10 +31,6 @@ def write_output(data: bytes, output: str | None, *, mode: int = 0o644) -> None:
         sys.stdout.buffer.flush()
         return
     from mcuseal._io import atomic_write
+    from mcuseal.cli._imagefile import check_output_path
 
-    target = Path(output)
-    if target.is_dir():
-        raise UsageError(f"output {target} is a directory; give a file name")
-    if not target.parent.exists():
-        raise UsageError(f"output directory {target.parent} does not exist; create it first")
-    atomic_write(target, data, mode)
+    atomic_write(check_output_path(output), data, mode)

@@ -51,16 +51,17 @@ def fingerprint_report(key: object, sha: str = "auto") -> dict[str, Any]:
     :raises UsageError: a ``--sha`` the key's signature scheme does not allow
     """
     from mcuseal.image.crypto import KeyKind
-    from mcuseal.keys import classify, dev_key_name
-    from mcuseal.keys.devkeys import key_id_bytes
+    from mcuseal.keys import classify
+    from mcuseal.keys.devkeys import DEV_KEY_FINGERPRINTS, key_id_bytes
 
     key_type = classify(key)
     raw = key_id_bytes(key)
+    fingerprint = hashlib.sha256(raw).hexdigest()
     report: dict[str, Any] = {
         "type": key_type.value,
-        "fingerprint_sha256": hashlib.sha256(raw).hexdigest(),
+        "fingerprint_sha256": fingerprint,
         "keyhash": None,
-        "dev_key": dev_key_name(key),
+        "dev_key": DEV_KEY_FINGERPRINTS.get(fingerprint),
     }
     if key_type.can_sign:
         allowed = KeyKind(key_type.value).allowed_sha

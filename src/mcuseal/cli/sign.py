@@ -267,12 +267,14 @@ def parse_custom_tlvs(
 ) -> tuple[tuple[int, bytes], ...]:
     """``--custom-tlv TAG VALUE`` and ``--custom-tlv-file TAG FILE`` in imgtool's order."""
     out: list[tuple[int, bytes]] = []
-    for tag_text, value in [*values, *files]:
+    tagged = [(tag, value, False) for tag, value in values]
+    tagged += [(tag, name, True) for tag, name in files]
+    for tag_text, value, from_file in tagged:
         try:
             tag = int(tag_text, 0)
         except ValueError:
             raise UsageError(f"--custom-tlv tag {tag_text!r} is not an integer") from None
-        if [tag_text, value] in files and [tag_text, value] not in values:
+        if from_file:
             try:
                 data = Path(value).read_bytes()
             except OSError as err:

@@ -129,36 +129,19 @@ def load_public_key_bytes(data: bytes) -> PublicKey:
     """Inverse of :func:`public_key_bytes` (PUBKEY TLVs, ``--fix-sig-pubkey`` raw bytes)."""
     key: object
     try:
+        # cryptography falls back to a bare PKCS#1 RSAPublicKey when the DER is not SPKI.
         key = serialization.load_der_public_key(data)
     except ValueError:
-        try:
-            key = serialization.load_der_public_key(_pkcs1_to_spki(data))
-        except ValueError:
-            raise KeyError_(
-                "public key bytes are neither DER SubjectPublicKeyInfo nor PKCS#1: "
-                "export the key with `mcuseal getpub -e raw`"
-            ) from None
+        raise KeyError_(
+            "public key bytes are neither DER SubjectPublicKeyInfo nor PKCS#1: "
+            "export the key with `mcuseal getpub -e raw`"
+        ) from None
     if not isinstance(
         key,
         (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey),
     ):
         raise KeyError_(f"{type(key).__name__} cannot verify MCUboot signatures")
     return key
-
-
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def _pkcs1_to_spki(pkcs1: bytes) -> bytes:
-    # rsaEncryption AlgorithmIdentifier with NULL parameters, then the key as a BIT STRING.
-    alg = bytes.fromhex("300d06092a864886f70d0101010500")
-    bitstr = b"\x03" + _der_len(len(pkcs1) + 1) + b"\x00" + pkcs1
-    body = alg + bitstr
-    return b"\x30" + _der_len(len(body)) + body
 
 
 def _hash_for_len(n: int) -> hashes.HashAlgorithm:

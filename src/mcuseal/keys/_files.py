@@ -165,9 +165,15 @@ def load_private_key(
     :param path: the key file
     :raises KeyError_: missing/unreadable file, public-only key, wrong password, not a key
     """
+    return _private_key_from(path, _read(path, "key"), password_env, prompt)
+
+
+def _private_key_from(
+    path: PathLike, data: bytes, password_env: str | None, prompt: bool
+) -> PrivateKeyTypes:
+    """:func:`load_private_key` for the already read contents *data* of *path*."""
     from cryptography.exceptions import UnsupportedAlgorithm
 
-    data = _read(path, "key")
     password = _password(path, password_env, prompt) if _is_encrypted_key(data) else None
     try:
         key = _parse_private(data, password)
@@ -215,14 +221,20 @@ def load_key(
     provider = _uri_provider(path)  # a pkcs11: (or plugin) URI: its public key
     if provider is not None:
         return provider.load_public_key(os.fspath(path), _uri_options(prompt))
-    data = _read(path, "key")
+    return _key_from(path, _read(path, "key"), password_env, prompt)
+
+
+def _key_from(
+    path: PathLike, data: bytes, password_env: str | None, prompt: bool
+) -> PrivateKeyTypes | PublicKeyTypes:
+    """:func:`load_key` for the already read contents *data* of *path*."""
     public = _parse_public_or_none(data)
     if public is not None:
         classify(public, path=path)
         return public
     if not _is_pem(data) and not _is_der_private(data):
         raise KeyError_(f"{path} is not a PEM or DER key; {_hint(data)}")
-    return load_private_key(path, password_env=password_env, prompt=prompt)
+    return _private_key_from(path, data, password_env, prompt)
 
 
 def load_public_key(
@@ -274,7 +286,7 @@ def load_key_or_kek(
         return provider.load_encryption_key(os.fspath(path), _uri_options(prompt))
     data = _read(path, "key")
     if _is_pem(data) or _parse_public_or_none(data) is not None or _is_der_private(data):
-        return load_key(path, password_env=password_env, prompt=prompt)
+        return _key_from(path, data, password_env, prompt)
     kek = parse_kek(data, path=path)
     warn_if_exposed(path, kek)
     return kek

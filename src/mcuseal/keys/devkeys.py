@@ -82,16 +82,9 @@ def key_id_bytes(key: Any) -> bytes:
     """Return the bytes MCUboot hashes for a key: SPKI DER, PKCS#1 DER for RSA, or the KEK."""
     if isinstance(key, (bytes, bytearray)):
         return bytes(key)
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from mcuseal.image.crypto import public_key_bytes
 
-    public = key.public_key() if hasattr(key, "private_bytes") else key
-    fmt = (
-        serialization.PublicFormat.PKCS1
-        if isinstance(public, rsa.RSAPublicKey)
-        else serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return public.public_bytes(serialization.Encoding.DER, fmt)  # type: ignore[no-any-return]
+    return public_key_bytes(key)
 
 
 def fingerprint(key: object) -> str:

@@ -101,12 +101,6 @@ def _shortname(key: object) -> str:
     return _SHORTNAME[kind]
 
 
-def public_bytes(key: object) -> bytes:
-    """The public key as MCUboot embeds it (``getpub -e raw``)."""
-    _shortname(key)
-    return key_id_bytes(key)
-
-
 def getpub(key: object, encoding: str = "lang-c", name_suffix: str = "") -> bytes:
     """Render the public key of *key* like ``imgtool getpub -e ENCODING``.
 

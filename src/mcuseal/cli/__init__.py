@@ -20,6 +20,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 # name -> (module, one-line help).  Keep the help here too: listing commands must not
 # import them.
@@ -114,7 +115,7 @@ class _LevelPrefixFormatter(logging.Formatter):
         return msg
 
 
-def build_command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+def build_command_parser(name: str) -> tuple[argparse.ArgumentParser, ModuleType]:
     """Return the parser and module of command *name* (aliases resolved)."""
     name = ALIASES.get(name, name)
     module_name, help_text = COMMANDS[name]
@@ -144,10 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser, module = build_command_parser(name)
     args = parser.parse_args(ns.args)
     args.command = name
-    args.verbose = max(ns.verbose, getattr(args, "verbose", 0) or 0)
-    if args.verbose != ns.verbose:
-        _setup_logging(args.verbose)
-    runner = getattr(module, f"run_{name}", None) or module.run  # type: ignore[attr-defined]
+    args.verbose = ns.verbose
+    runner = getattr(module, f"run_{name}", None) or module.run
     try:
         return int(runner(args))
     except McusealError as err:
@@ -156,7 +155,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _log.error("interrupted")
         return 130
-
-
-def run_main() -> None:  # pragma: no cover - console-script shim
-    sys.exit(main())

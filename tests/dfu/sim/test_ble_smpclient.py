@@ -181,7 +181,7 @@ async def echo_over_hci(hci: str, target: str, text: str, **transport_kwargs: An
         await client.disconnect()
 
 
-async def test_hci_tcp_accepts_a_new_host_after_the_first_leaves(make_image: MakeImage) -> None:
+async def test_hci_tcp_accepts_a_new_host_after_the_first_leaves() -> None:
     async with VirtualDevice(SimConfig()) as device:
         peripheral, port = await device.serve_hci_tcp("127.0.0.1", 0, name="sim-tcp2")
         address = str(peripheral.address).split("/")[0]
@@ -189,7 +189,7 @@ async def test_hci_tcp_accepts_a_new_host_after_the_first_leaves(make_image: Mak
             await echo_over_hci(f"tcp-client:127.0.0.1:{port}", address, f"host {attempt}")
 
 
-async def test_a_host_that_vanishes_frees_the_device_for_the_next(make_image: MakeImage) -> None:
+async def test_a_host_that_vanishes_frees_the_device_for_the_next() -> None:
     from bumble.transport import open_transport
 
     async with VirtualDevice(SimConfig()) as device:

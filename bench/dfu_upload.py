@@ -148,18 +148,12 @@ async def run_smpclient_ble(config: SimConfig, image: bytes) -> float:
 
 
 async def run_mcuseal_ble(config: SimConfig, image: bytes, window: int) -> tuple[float, int]:
-    from mcuseal.dfu.transport.ble import BleTransport
-    from mcuseal.dfu.transport.hci import BumbleHost, bumble_client_class
+    from mcuseal.dfu.transport.hci import BumbleHost, hci_connector
 
     async with VirtualDevice(config) as device:
         peripheral = await device.serve_ble(name="bench")
         host = BumbleHost.attached(await _central(peripheral))
-
-        async def connect() -> BleTransport:
-            transport = BleTransport(client_class=bumble_client_class(host), finder=host.find)
-            await transport.connect(str(peripheral.address), 5.0)
-            return transport
-
+        connect = hci_connector(host, address=str(peripheral.address), timeout_s=5.0)
         async with DeviceLink(connect) as link:
             result = await upload(link, image, options=UploadOptions(window=window))
     return len(image) / result.elapsed_s, result.window

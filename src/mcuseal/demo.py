@@ -325,22 +325,10 @@ def _seal(prepared: _Prepared, emit: EventSink, *, force: bool = False) -> None:
 @asynccontextmanager
 async def _ble_link(device: VirtualDevice) -> AsyncIterator[DeviceLink]:
     """A central's bumble host and the device's BLE side on one in-process virtual link."""
-    from bumble.controller import Controller
-    from bumble.device import Device
-    from bumble.hci import Address
-    from bumble.host import Host
-    from bumble.transport.common import AsyncPipeSink
-
     from mcuseal.dfu.transport.hci import HOST_ADDRESS, BumbleHost, hci_connector
 
     peripheral = await device.serve_ble(name=DEVICE_NAME)
-    controller = Controller("central", link=peripheral.link)
-    central = Device(
-        name="mcuseal",
-        address=Address(HOST_ADDRESS),
-        host=Host(controller_source=controller, controller_sink=AsyncPipeSink(controller)),
-    )
-    await central.power_on()
+    central = await peripheral.central(name="mcuseal", address=HOST_ADDRESS)
     host = BumbleHost.attached(central)
 
     # By address: on the in-process link the device's address is known, and finding

@@ -30,7 +30,6 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from smpclient import SMPClient
 from smpclient.transport.udp import SMPUDPTransport
@@ -110,29 +109,12 @@ async def run_mcuseal(config: SimConfig, image: bytes, window: int) -> tuple[flo
     return len(image) / result.elapsed_s, result.window
 
 
-async def _central(peripheral: Any) -> Any:
-    from bumble.controller import Controller
-    from bumble.device import Device
-    from bumble.hci import Address
-    from bumble.host import Host
-    from bumble.transport.common import AsyncPipeSink
-
-    controller = Controller("central", link=peripheral.link)
-    central = Device(
-        name="central",
-        address=Address("F0:F1:F2:F3:F4:F5"),
-        host=Host(controller_source=controller, controller_sink=AsyncPipeSink(controller)),
-    )
-    await central.power_on()
-    return central
-
-
 async def run_smpclient_ble(config: SimConfig, image: bytes) -> float:
     from smpclient.transport.bumble import SMPBumbleTransport
 
     async with VirtualDevice(config) as device:
         peripheral = await device.serve_ble(name="bench")
-        central = await _central(peripheral)
+        central = await peripheral.central()
         connection = await central.connect(peripheral.address)
         transport = SMPBumbleTransport(preferred_mtu=498)
         await transport.use_connection(connection)
@@ -148,18 +130,12 @@ async def run_smpclient_ble(config: SimConfig, image: bytes) -> float:
 
 
 async def run_mcuseal_ble(config: SimConfig, image: bytes, window: int) -> tuple[float, int]:
-    from mcuseal.dfu.transport.ble import BleTransport
-    from mcuseal.dfu.transport.hci import BumbleHost, bumble_client_class
+    from mcuseal.dfu.transport.hci import BumbleHost, hci_connector
 
     async with VirtualDevice(config) as device:
         peripheral = await device.serve_ble(name="bench")
-        host = BumbleHost.attached(await _central(peripheral))
-
-        async def connect() -> BleTransport:
-            transport = BleTransport(client_class=bumble_client_class(host), finder=host.find)
-            await transport.connect(str(peripheral.address), 5.0)
-            return transport
-
+        host = BumbleHost.attached(await peripheral.central())
+        connect = hci_connector(host, address=str(peripheral.address), timeout_s=5.0)
         async with DeviceLink(connect) as link:
             result = await upload(link, image, options=UploadOptions(window=window))
     return len(image) / result.elapsed_s, result.window

@@ -325,34 +325,15 @@ def _seal(prepared: _Prepared, emit: EventSink, *, force: bool = False) -> None:
 @asynccontextmanager
 async def _ble_link(device: VirtualDevice) -> AsyncIterator[DeviceLink]:
     """A central's bumble host and the device's BLE side on one in-process virtual link."""
-    from bumble.controller import Controller
-    from bumble.device import Device
-    from bumble.hci import Address
-    from bumble.host import Host
-    from bumble.transport.common import AsyncPipeSink
-
-    from mcuseal.dfu.transport.ble import BleTransport
-    from mcuseal.dfu.transport.hci import HOST_ADDRESS, BumbleHost, bumble_client_class
+    from mcuseal.dfu.transport.hci import HOST_ADDRESS, BumbleHost, hci_connector
 
     peripheral = await device.serve_ble(name=DEVICE_NAME)
-    controller = Controller("central", link=peripheral.link)
-    central = Device(
-        name="mcuseal",
-        address=Address(HOST_ADDRESS),
-        host=Host(controller_source=controller, controller_sink=AsyncPipeSink(controller)),
-    )
-    await central.power_on()
+    central = await peripheral.central(name="mcuseal", address=HOST_ADDRESS)
     host = BumbleHost.attached(central)
 
-    address = str(peripheral.address)
-
-    async def connect() -> BleTransport:
-        # By address: on the in-process link the device's address is known, and finding
-        # it by name costs a scan (and a GAP name read) per connection.
-        transport = BleTransport(client_class=bumble_client_class(host), finder=host.find)
-        await transport.connect(address, 10.0)
-        return transport
-
+    # By address: on the in-process link the device's address is known, and finding
+    # it by name costs a scan (and a GAP name read) per connection.
+    connect = hci_connector(host, address=str(peripheral.address), timeout_s=10.0)
     try:
         async with DeviceLink(connect, timeout_s=_FLOW.upload.timeout_s) as link:
             yield link

@@ -14,11 +14,6 @@ from typing import Any
 
 import pytest
 from bleak import BleakClient
-from bumble.controller import Controller
-from bumble.device import Device
-from bumble.hci import Address
-from bumble.host import Host
-from bumble.transport.common import AsyncPipeSink
 
 from mcuseal.cli import main
 from mcuseal.dfu import mcumgr, smpframe
@@ -47,14 +42,7 @@ async def _in_process(
     kwargs.setdefault("boot_check", HashCheck())
     async with VirtualDevice(config or SimConfig(), **kwargs) as device:
         peripheral = await device.serve_ble(name="sim-local")
-        controller = Controller("central", link=peripheral.link)
-        central = Device(
-            name="central",
-            address=Address("F0:F1:F2:F3:F4:F5"),
-            host=Host(controller_source=controller, controller_sink=AsyncPipeSink(controller)),
-        )
-        await central.power_on()
-        host = BumbleHost.attached(central)
+        host = BumbleHost.attached(await peripheral.central())
 
         async def connect() -> BleTransport:
             transport = BleTransport(

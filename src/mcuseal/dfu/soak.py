@@ -24,7 +24,7 @@ from typing import Any
 
 from mcuseal.dfu.flow import FlowOptions, run_dfu
 from mcuseal.dfu.link import DeviceLink
-from mcuseal.dfu.package import IMAGE_HEADER, DfuImage, load_image
+from mcuseal.dfu.package import IMAGE_HEADER, IMAGE_MAGIC, TLV_INFO_MAGIC, DfuImage, load_image
 from mcuseal.dfu.sim import BootVerdict, SimConfig, SimEvent, VirtualDevice
 from mcuseal.dfu.transport.udp import frame_cap, udp_connector
 from mcuseal.dfu.upload import UploadOptions
@@ -59,10 +59,10 @@ class _RefuseAll:
 def synthetic_image(size: int, version: tuple[int, int, int, int], salt: bytes) -> bytes:
     """An MCUboot-shaped image (header, body, SHA-256 TLV) of *size* bytes."""
     body_size = max(size - 72, 1)
-    header = IMAGE_HEADER.pack(0x96F3B83D, 0, 32, 0, body_size, 0, *version)
+    header = IMAGE_HEADER.pack(IMAGE_MAGIC, 0, IMAGE_HEADER.size, 0, body_size, 0, *version)
     body = hashlib.shake_256(salt).digest(body_size)
     digest = hashlib.sha256(header + body).digest()
-    return header + body + struct.pack("<HHHH", 0x6907, 40, 0x10, 32) + digest
+    return header + body + struct.pack("<HHHH", TLV_INFO_MAGIC, 40, 0x10, 32) + digest
 
 
 @dataclass

@@ -13,11 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bumble.controller import Controller
 from bumble.device import Device
 from bumble.hci import Address
-from bumble.host import Host
-from bumble.transport.common import AsyncPipeSink
 from smpclient import SMPClient
 from smpclient.generics import success
 from smpclient.requests.image_management import ImageStatesRead, ImageStatesWrite
@@ -43,13 +40,7 @@ async def test_upload_over_in_process_link(
     image = make_image("2.0.0", 12000).read_bytes()
     async with VirtualDevice(SimConfig(buf_size=buf_size, buf_count=buf_count)) as device:
         peripheral = await device.serve_ble(name="sim-under-test")
-        controller = Controller("client", link=peripheral.link)
-        central = Device(
-            name="central",
-            address=Address("F0:F1:F2:F3:F4:F5"),
-            host=Host(controller_source=controller, controller_sink=AsyncPipeSink(controller)),
-        )
-        await central.power_on()
+        central = await peripheral.central()
         connection = await central.connect(peripheral.address)
         transport = SMPBumbleTransport(preferred_mtu=mtu, keystore=InMemory())
         await transport.use_connection(connection)
@@ -86,14 +77,7 @@ async def test_upload_over_hci_tcp(make_image: MakeImage) -> None:
 
 
 async def _central(peripheral: Any) -> Device:
-    controller = Controller("central", link=peripheral.link)
-    central = Device(
-        name="central",
-        address=Address("F0:F1:F2:F3:F4:F6"),
-        host=Host(controller_source=controller, controller_sink=AsyncPipeSink(controller)),
-    )
-    await central.power_on()
-    return central
+    return await peripheral.central(address="F0:F1:F2:F3:F4:F6")
 
 
 async def test_ble_dfu_test_reset_reconnect_confirm(
@@ -181,7 +165,7 @@ async def echo_over_hci(hci: str, target: str, text: str, **transport_kwargs: An
         await client.disconnect()
 
 
-async def test_hci_tcp_accepts_a_new_host_after_the_first_leaves(make_image: MakeImage) -> None:
+async def test_hci_tcp_accepts_a_new_host_after_the_first_leaves() -> None:
     async with VirtualDevice(SimConfig()) as device:
         peripheral, port = await device.serve_hci_tcp("127.0.0.1", 0, name="sim-tcp2")
         address = str(peripheral.address).split("/")[0]
@@ -189,7 +173,7 @@ async def test_hci_tcp_accepts_a_new_host_after_the_first_leaves(make_image: Mak
             await echo_over_hci(f"tcp-client:127.0.0.1:{port}", address, f"host {attempt}")
 
 
-async def test_a_host_that_vanishes_frees_the_device_for_the_next(make_image: MakeImage) -> None:
+async def test_a_host_that_vanishes_frees_the_device_for_the_next() -> None:
     from bumble.transport import open_transport
 
     async with VirtualDevice(SimConfig()) as device:

@@ -200,6 +200,20 @@ class BlePeripheral:
         with contextlib.suppress(Exception):
             await self.bumble.power_off()
 
+    async def central(self, *, name: str = "central", address: str = "F0:F1:F2:F3:F4:F5") -> Device:
+        """A powered-on bumble host on this peripheral's link, for an in-process central.
+
+        The caller owns it (power it off when done).
+        """
+        controller = Controller(f"{name}-controller", link=self.link)
+        central = Device(
+            name=name,
+            address=Address(address),
+            host=Host(controller_source=controller, controller_sink=AsyncPipeSink(controller)),
+        )
+        await central.power_on()
+        return central
+
     async def _advertise(self) -> None:
         data, scan = advertising_payloads(self.name)
         if not self.bumble.is_advertising:

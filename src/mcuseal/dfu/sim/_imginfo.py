@@ -12,10 +12,15 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-IMAGE_MAGIC: Final = 0x96F3B83D
-TLV_INFO_MAGIC: Final = 0x6907
-TLV_PROT_INFO_MAGIC: Final = 0x6908
-TLV_SHA256: Final = 0x10
+from mcuseal.image.structs import (
+    IMAGE_MAGIC,
+    TLV_INFO_MAGIC,
+    TLV_PROT_INFO_MAGIC,
+    ImageFlags,
+    ImageVersion,
+    TlvType,
+)
+
 HASH_SIZE: Final = 32
 ERASED: Final = 0xFF
 
@@ -25,8 +30,6 @@ TLV_INFO: Final = struct.Struct("<HH")
 assert TLV_INFO.size == 4
 TLV: Final = struct.Struct("<HH")  # Zephyr's struct image_tlv: u16 type, u16 len
 assert TLV.size == 4
-
-IMAGE_F_NON_BOOTABLE: Final = 0x10
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,11 @@ class SlotInfo:
     @property
     def version_str(self) -> str:
         """The version as Zephyr's ``img_mgmt_ver_str`` prints it: x.y.z, or x.y.z.build."""
-        major, minor, revision, build = self.version
-        text = f"{major}.{minor}.{revision}"
-        return f"{text}.{build}" if build else text
+        return ImageVersion(*self.version).zephyr_str()
 
     @property
     def bootable(self) -> bool:
-        return not self.flags & IMAGE_F_NON_BOOTABLE
+        return not self.flags & ImageFlags.NON_BOOTABLE
 
 
 def _read(slot: bytes, offset: int, size: int) -> bytes:
@@ -90,7 +91,7 @@ def read_info(slot: bytes | None) -> SlotInfo | None:
         if tlv_type == ERASED and tlv_len == 0xFFFF:
             return None
         data_off += TLV.size
-        if tlv_type != TLV_SHA256 or tlv_len != HASH_SIZE:
+        if tlv_type != TlvType.SHA256 or tlv_len != HASH_SIZE:
             data_off += tlv_len
             continue
         if found is not None:

@@ -20,7 +20,7 @@ from typing import Any
 from smp.error import MGMT_ERR
 from smp.image_management import IMG_MGMT_ERR
 
-from mcuseal.dfu.sim._imginfo import IMAGE_MAGIC, header_fields, read_info
+from mcuseal.dfu.sim._imginfo import header_fields, read_info
 from mcuseal.dfu.sim._mcuboot import BootMode, ImagePair, SwapType, read_pending, slot_end_magic
 from mcuseal.dfu.smpframe import (
     HEADER_SIZE,
@@ -32,6 +32,7 @@ from mcuseal.dfu.smpframe import (
     encode_frame,
 )
 from mcuseal.errors import DfuTransportError
+from mcuseal.image.structs import IMAGE_MAGIC
 
 OS_ECHO = 0
 OS_RESET = 5
